@@ -1,0 +1,70 @@
+// Element-wise activation kernels. Each backward takes the forward's output y
+// (or input x where y is not enough) and the upstream gradient dy.
+// All arrays hold n elements.
+#pragma once
+
+#include <cmath>
+
+#include "cae/shape.hpp"
+
+namespace cae::kernels {
+
+// y = max(x, 0)
+template <typename T>
+void relu_forward(T* y, const T* x, index_t n) {
+#pragma omp parallel for simd schedule(static) if (n > 32768)
+  for (index_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : T(0);
+}
+// dx = dy where y > 0 (PyTorch's choice at 0: gradient 0)
+template <typename T>
+void relu_backward(T* dx, const T* dy, const T* y, index_t n) {
+#pragma omp parallel for simd schedule(static) if (n > 32768)
+  for (index_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+}
+
+// y = x if x > 0 else slope * x
+template <typename T>
+void leaky_relu_forward(T* y, const T* x, index_t n, T slope) {
+#pragma omp parallel for simd schedule(static) if (n > 32768)
+  for (index_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : slope * x[i];
+}
+template <typename T>
+void leaky_relu_backward(T* dx, const T* dy, const T* x, index_t n, T slope) {
+#pragma omp parallel for simd schedule(static) if (n > 32768)
+  for (index_t i = 0; i < n; ++i) dx[i] = x[i] > T(0) ? dy[i] : slope * dy[i];
+}
+
+// y = 1 / (1 + exp(-x)), written so that neither branch overflows.
+template <typename T>
+void sigmoid_forward(T* y, const T* x, index_t n) {
+#pragma omp parallel for schedule(static) if (n > 32768)
+  for (index_t i = 0; i < n; ++i) {
+    if (x[i] >= T(0)) {
+      y[i] = T(1) / (T(1) + std::exp(-x[i]));
+    } else {
+      const T e = std::exp(x[i]);
+      y[i] = e / (T(1) + e);
+    }
+  }
+}
+// dx = dy * y * (1 - y)
+template <typename T>
+void sigmoid_backward(T* dx, const T* dy, const T* y, index_t n) {
+#pragma omp parallel for simd schedule(static) if (n > 32768)
+  for (index_t i = 0; i < n; ++i) dx[i] = dy[i] * y[i] * (T(1) - y[i]);
+}
+
+// y = tanh(x)
+template <typename T>
+void tanh_forward(T* y, const T* x, index_t n) {
+#pragma omp parallel for schedule(static) if (n > 32768)
+  for (index_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
+}
+// dx = dy * (1 - y^2)
+template <typename T>
+void tanh_backward(T* dx, const T* dy, const T* y, index_t n) {
+#pragma omp parallel for simd schedule(static) if (n > 32768)
+  for (index_t i = 0; i < n; ++i) dx[i] = dy[i] * (T(1) - y[i] * y[i]);
+}
+
+}  // namespace cae::kernels
