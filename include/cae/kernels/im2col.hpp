@@ -1,0 +1,142 @@
+// im2col / col2im: the patch matrix behind Conv2d and ConvTranspose2d.
+//
+// Memory layout (everything row-major, NCHW):
+//   image    [channels, height, width]                     one sample
+//   columns  [channels * kernel_h * kernel_w, rows * out_w] one tile of output rows
+// Row r = (c * kernel_h + i) * kernel_w + j of the column matrix holds, for
+// every output position (oh, ow) of the tile, the image value under kernel tap
+// (i, j) of channel c:
+//   image[c, oh * stride_h - pad_h + i * dilation_h, ow * stride_w - pad_w + j * dilation_w]
+// or 0 where that falls into the padding. This row order is the order of a
+// Conv2d weight [out, in, kh, kw] seen as a matrix [out, in * kh * kw], so a
+// convolution is one GEMM: weight * columns.
+//
+// Both functions work on a tile of output rows [oh_begin, oh_end), so a layer
+// can keep the column matrix small enough to stay in cache.
+#pragma once
+
+#include <algorithm>
+#include <cstring>
+
+#include "cae/shape.hpp"
+
+namespace cae::kernels {
+
+// The geometry of a convolution seen from its image side: an image of
+// channels x height x width, read by a kernel_h x kernel_w window (with
+// stride, zero padding and dilation) at out_h x out_w positions. For a
+// transposed convolution the "image" is the layer's output and the positions
+// are the layer's input pixels.
+struct ConvGeometry {
+  index_t channels = 0, height = 0, width = 0;
+  index_t out_h = 0, out_w = 0;
+  index_t kernel_h = 1, kernel_w = 1;
+  index_t stride_h = 1, stride_w = 1;
+  index_t pad_h = 0, pad_w = 0;
+  index_t dilation_h = 1, dilation_w = 1;
+
+  index_t image_size() const { return channels * height * width; }
+  // Rows of the column matrix: one per (channel, kernel tap).
+  index_t patch_size() const { return channels * kernel_h * kernel_w; }
+  // Columns of the full column matrix: one per output position.
+  index_t positions() const { return out_h * out_w; }
+  // A 1x1 kernel at stride 1 without padding reads each pixel once, in place:
+  // the image itself is the column matrix and im2col can be skipped.
+  bool is_pointwise() const {
+    return kernel_h == 1 && kernel_w == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 &&
+           pad_w == 0 && out_h == height && out_w == width;
+  }
+};
+
+// PyTorch's output size of a convolution along one axis (may be <= 0 for
+// inputs smaller than the kernel; callers check).
+inline index_t conv_output_size(index_t in, index_t kernel, index_t stride, index_t pad,
+                                index_t dilation) {
+  const index_t span = in + 2 * pad - dilation * (kernel - 1) - 1;
+  return span < 0 ? 0 : span / stride + 1;
+}
+
+// PyTorch's output size of a transposed convolution along one axis.
+inline index_t conv_transpose_output_size(index_t in, index_t kernel, index_t stride, index_t pad,
+                                          index_t dilation, index_t output_padding) {
+  return (in - 1) * stride - 2 * pad + dilation * (kernel - 1) + output_padding + 1;
+}
+
+namespace detail {
+// Floor division that rounds toward minus infinity for negative numerators.
+inline index_t floor_div(index_t a, index_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
+
+// Output columns [lo, hi) whose input column ow * stride + offset lies in [0, width).
+inline void valid_range(index_t offset, index_t stride, index_t width, index_t out_w, index_t& lo,
+                        index_t& hi) {
+  lo = std::max<index_t>(0, -floor_div(offset, stride));
+  hi = std::min<index_t>(out_w, floor_div(width - 1 - offset, stride) + 1);
+  if (hi < lo) hi = lo;
+}
+}  // namespace detail
+
+// columns [patch_size, (oh_end - oh_begin) * out_w] = patches of image [channels, height, width]
+template <typename T>
+void im2col(T* columns, const T* image, const ConvGeometry& g, index_t oh_begin, index_t oh_end) {
+  const index_t cols = (oh_end - oh_begin) * g.out_w;
+  for (index_t c = 0; c < g.channels; ++c) {
+    const T* plane = image + c * g.height * g.width;
+    for (index_t i = 0; i < g.kernel_h; ++i) {
+      for (index_t j = 0; j < g.kernel_w; ++j) {
+        T* row = columns + ((c * g.kernel_h + i) * g.kernel_w + j) * cols;
+        const index_t offset_w = j * g.dilation_w - g.pad_w;
+        index_t lo, hi;
+        detail::valid_range(offset_w, g.stride_w, g.width, g.out_w, lo, hi);
+        for (index_t oh = oh_begin; oh < oh_end; ++oh, row += g.out_w) {
+          const index_t ih = oh * g.stride_h - g.pad_h + i * g.dilation_h;
+          if (ih < 0 || ih >= g.height) {
+            std::fill(row, row + g.out_w, T(0));
+            continue;
+          }
+          // First valid input pixel of this row; formed only when there is one.
+          const T* src = plane + ih * g.width + (hi > lo ? lo * g.stride_w + offset_w : 0);
+          std::fill(row, row + lo, T(0));
+          if (g.stride_w == 1) {
+            std::memcpy(row + lo, src, sizeof(T) * (hi - lo));
+          } else {
+            for (index_t k = 0; k < hi - lo; ++k) row[lo + k] = src[k * g.stride_w];
+          }
+          std::fill(row + hi, row + g.out_w, T(0));
+        }
+      }
+    }
+  }
+}
+
+// image [channels, height, width] += the adjoint of im2col applied to
+// columns [patch_size, (oh_end - oh_begin) * out_w]: each column value is added
+// back onto the pixel it was read from (padding taps are dropped).
+template <typename T>
+void col2im(T* image, const T* columns, const ConvGeometry& g, index_t oh_begin, index_t oh_end) {
+  const index_t cols = (oh_end - oh_begin) * g.out_w;
+  for (index_t c = 0; c < g.channels; ++c) {
+    T* plane = image + c * g.height * g.width;
+    for (index_t i = 0; i < g.kernel_h; ++i) {
+      for (index_t j = 0; j < g.kernel_w; ++j) {
+        const T* row = columns + ((c * g.kernel_h + i) * g.kernel_w + j) * cols;
+        const index_t offset_w = j * g.dilation_w - g.pad_w;
+        index_t lo, hi;
+        detail::valid_range(offset_w, g.stride_w, g.width, g.out_w, lo, hi);
+        for (index_t oh = oh_begin; oh < oh_end; ++oh, row += g.out_w) {
+          const index_t ih = oh * g.stride_h - g.pad_h + i * g.dilation_h;
+          if (ih < 0 || ih >= g.height) continue;
+          if (hi <= lo) continue;
+          T* dst = plane + ih * g.width + lo * g.stride_w + offset_w;
+          const T* src = row + lo;
+          if (g.stride_w == 1) {
+            for (index_t k = 0; k < hi - lo; ++k) dst[k] += src[k];
+          } else {
+            for (index_t k = 0; k < hi - lo; ++k) dst[k * g.stride_w] += src[k];
+          }
+        }
+      }
+    }
+  }
+}
+
+}  // namespace cae::kernels
