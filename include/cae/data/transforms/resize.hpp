@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "cae/error.hpp"
+#include "cae/random.hpp"
 #include "cae/tensor.hpp"
 
 namespace cae::data {
@@ -126,6 +127,9 @@ class Resize {
     // A view cannot be resized, so it is not kept as the next output buffer.
     out_ = old.is_view() ? Tensor<T>() : std::move(old);
   }
+
+  // The DataLoader's BatchTransform signature: Resize(320) can be passed as is.
+  void operator()(Tensor<T>& images, Rng&) { apply(images); }
 
   std::string describe() const {
     return str("Resize(size=(", height_, ", ", width_, "), mode='bilinear', align_corners=False)");
