@@ -1,0 +1,128 @@
+#include <catch2/catch.hpp>
+
+#include <algorithm>
+#include <cmath>
+#include <filesystem>
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "cae/layers/activation.hpp"
+#include "cae/layers/linear.hpp"
+#include "cae/layers/reshape.hpp"
+#include "cae/layers/sequential.hpp"
+#include "cae/losses.hpp"
+#include "cae/optim/sgd.hpp"
+#include "cae/optim/scheduler.hpp"
+#include "cae/train/fit.hpp"
+
+using namespace cae;
+
+namespace {
+
+// Two classes of 2x2 images separated by the sign of (pixel0 - pixel3).
+data::Dataset separable(index_t n, std::uint64_t seed) {
+  data::Dataset d;
+  d.class_names = {"a", "b"};
+  d.images.resize({n, 1, 2, 2});
+  Rng rng(seed);
+  d.images.fill_uniform(rng, 0.f, 1.f);
+  for (index_t i = 0; i < n; ++i) d.labels.push_back(d.images[i * 4] > d.images[i * 4 + 3] ? 1 : 0);
+  return d;
+}
+
+Sequential<float> classifier() {
+  Sequential<float> net({1, 2, 2});
+  net.add(Flatten<float>());
+  net.add(Linear<float>(8));
+  net.add(Tanh<float>());
+  net.add(Linear<float>(2));
+  return net;
+}
+
+std::string temp_path(const std::string& name) {
+  return (std::filesystem::temp_directory_path() / ("cae_test_fit_" + name)).string();
+}
+
+std::string read_text(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+}  // namespace
+
+TEST_CASE("fit trains a classifier and records its history", "[fit]") {
+  manual_seed(3);
+  auto train_set = separable(512, 1), test_set = separable(256, 2);
+  data::DataLoader train(train_set, data::DataLoaderOptions(32).shuffle(true).seed(5));
+  data::DataLoader test(test_set, data::DataLoaderOptions(64).shuffle(false));
+  auto net = classifier();
+  CrossEntropyLoss<float> loss;
+  optim::SGD<float> sgd(net.parameters(), optim::SGDOptions(0.5).momentum(0.9));
+  train::Trainer<float> trainer(net, loss, sgd, train::classification<float>());
+  int callbacks = 0;
+  trainer.on_epoch_end([&](const train::EpochStats& s) { CHECK(s.epoch == ++callbacks); });
+  const std::string csv = temp_path("history.csv"), js = temp_path("history.json");
+  auto history = trainer.fit(train, &test,
+                             train::FitOptions().epochs(8).accuracy(true).history_csv(csv)
+                                 .history_json(js).verbose(false));
+  REQUIRE(history.epochs.size() == 8);
+  CHECK(callbacks == 8);
+  CHECK(history.last().train_loss < 0.5 * history.epochs.front().train_loss);
+  CHECK(history.last().test_accuracy > 0.95);
+  CHECK(history.last().images_per_second > 0);
+  const std::string text = read_text(csv);
+  CHECK(text.rfind("epoch,train_loss,test_loss,train_acc,test_acc,lr,seconds,images_per_s\n", 0) == 0);
+  CHECK(std::count(text.begin(), text.end(), '\n') == 9);
+  const auto parsed = train::History::from_json(json::parse(read_text(js)));
+  REQUIRE(parsed.epochs.size() == 8);
+  CHECK(parsed.last().test_accuracy == Approx(history.last().test_accuracy).epsilon(1e-6));
+  std::remove(csv.c_str());
+  std::remove(js.c_str());
+}
+
+TEST_CASE("fit resumed from a checkpoint matches an uninterrupted run exactly", "[fit][checkpoint]") {
+  auto train_set = separable(256, 1);
+  auto run = [&](int epochs, const std::string& ckpt, bool resume) {
+    manual_seed(11);
+    auto net = classifier();
+    CrossEntropyLoss<float> loss;
+    optim::SGD<float> sgd(net.parameters(), optim::SGDOptions(0.3).momentum(0.9));
+    optim::StepLR sched(sgd, 2, 0.5);
+    data::DataLoader loader(train_set, data::DataLoaderOptions(32).shuffle(true).seed(9));
+    train::Trainer<float> trainer(net, loss, sgd, train::classification<float>());
+    trainer.set_scheduler(sched);
+    auto history = trainer.fit(loader, nullptr,
+                               train::FitOptions().epochs(epochs).checkpoint(ckpt).resume(resume).verbose(false));
+    std::vector<float> weights;
+    for (auto& p : net.parameters()) weights.insert(weights.end(), p.value->begin(), p.value->end());
+    return std::make_pair(weights, history);
+  };
+  const std::string a = temp_path("a.ckpt"), b = temp_path("b.ckpt");
+  std::remove(a.c_str());
+  std::remove(b.c_str());
+  auto [straight, h1] = run(5, a, false);
+  run(2, b, false);                        // "crash" after epoch 2
+  auto [resumed, h2] = run(5, b, true);    // a fresh process picks up from the file
+  CHECK(straight == resumed);
+  REQUIRE(h2.epochs.size() == 5);
+  CHECK(h2.epochs[4].train_loss == h1.epochs[4].train_loss);
+  CHECK(h2.epochs[4].lr == Approx(0.3 * 0.25));
+  std::remove(a.c_str());
+  std::remove(b.c_str());
+}
+
+TEST_CASE("fit stops with a clear message on a non-finite loss", "[fit]") {
+  manual_seed(1);
+  auto train_set = separable(64, 1);
+  train_set.images[70] = std::nanf("");  // sample 17
+  data::DataLoader loader(train_set, data::DataLoaderOptions(16).shuffle(false));
+  auto net = classifier();
+  CrossEntropyLoss<float> loss;
+  optim::SGD<float> sgd(net.parameters(), optim::SGDOptions(0.1));
+  train::Trainer<float> trainer(net, loss, sgd, train::classification<float>());
+  CHECK_THROWS_WITH(trainer.fit(loader, nullptr, train::FitOptions().epochs(1).verbose(false)),
+                    Catch::Contains("loss became nan at epoch 1, batch 2 of 4"));
+}
