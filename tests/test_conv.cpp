@@ -360,7 +360,16 @@ TEST_CASE("conv fast paths match direct loops", "[conv]") {
   check_conv_against_naive<double>(Conv2dOptions(16, 8, {3, 5}).stride({1, 2}).padding({2, 1}),
                                    {2, 16, 37, 120}, 1e-13);
 
+  // Small images batched side by side into one GEMM, in uneven groups (13 = 6 + 6 + 1),
+  // with the filters and the image channels split into blocks.
+  check_conv_against_naive<float>(Conv2dOptions(8, 70, 3).padding(1), {13, 8, 10, 10}, 2e-6);
+  check_conv_against_naive<double>(Conv2dOptions(64, 96, 1).bias(false), {7, 64, 6, 6}, 1e-13);
+  check_conv_against_naive<float>(Conv2dOptions(64, 80, 2).stride(2), {5, 64, 12, 12}, 2e-6);
+
   check_conv_transpose_against_naive<float>(ConvTranspose2dOptions(16, 24, 1), {3, 16, 9, 7}, 2e-6);
+  check_conv_transpose_against_naive<float>(ConvTranspose2dOptions(70, 8, 3).padding(1),
+                                            {13, 70, 10, 10}, 2e-6);
+  check_conv_transpose_against_naive<double>(ConvTranspose2dOptions(96, 64, 1), {7, 96, 6, 6}, 1e-13);
   check_conv_transpose_against_naive<float>(ConvTranspose2dOptions(8, 6, 1).stride(2).output_padding(1),
                                             {2, 8, 9, 7}, 2e-6);
   check_conv_transpose_against_naive<float>(
@@ -405,8 +414,12 @@ TEST_CASE("conv results do not depend on the thread count", "[conv][threads]") {
   check(tiled, {5, 16, 24, 64});
   Conv2d<float> pointwise(Conv2dOptions(64, 32, 1));
   check(pointwise, {9, 64, 6, 6});
+  Conv2d<float> grouped(Conv2dOptions(8, 70, 3).padding(1));
+  check(grouped, {13, 8, 10, 10});
   ConvTranspose2d<float> up(ConvTranspose2dOptions(12, 6, 3).stride(2).padding(1).output_padding(1));
   check(up, {4, 12, 20, 16});
+  ConvTranspose2d<float> up_grouped(ConvTranspose2dOptions(70, 8, 3).padding(1));
+  check(up_grouped, {13, 70, 10, 10});
 }
 
 TEST_CASE("conv backward accumulates, skips the input gradient on request, reuses buffers",

@@ -1,4 +1,4 @@
-// Conv2d kernels: im2col + GEMM, threaded over the images of a batch.
+// Conv2d kernels: im2col + GEMM, threaded over tiles of the batch.
 //
 // For one image x_n [Cin, H, W] with the column matrix cols_n = im2col(x_n)
 // [Cin*kh*kw, Ho*Wo] (see im2col.hpp), and the weight seen as a matrix
@@ -6,18 +6,28 @@
 //   forward          y_n  = W * cols_n + bias
 //   input gradient   dx_n = col2im(W^T * dy_n)
 //   weight gradient  dW  += dy_n * cols_n^T
-// The column matrix is built one tile of output rows at a time, so it stays in
-// cache and no [K, Ho*Wo] buffer per image is ever stored; backward rebuilds the
-// tiles instead of keeping them from forward. A 1x1 convolution at stride 1
-// without padding uses the image itself as its column matrix.
+// ConvTranspose2d runs the same three products with the roles of x and dy
+// swapped, so they are written once here, for a generic "filters" side
+// (Cout of a convolution) and "image" side (described by ConvGeometry):
+//   patch_gemm             out [N, filters, P] = A * im2col(images) + bias
+//   patch_gemm_transposed  images = col2im(A^T * b) + bias
+//   patch_weight_grad      dA += b * im2col(images)^T
 //
-// Reproducibility: every image is computed by one thread, and the weight
-// gradient is summed per fixed chunk of images (the chunks depend on the batch
-// size, never on the thread count) and the chunk sums are added in chunk
-// order, so results are bitwise identical for any number of threads.
+// The column matrix is never stored for a whole batch. It is built one tile at
+// a time: a few output rows of one large image, or several small images side by
+// side, so that a GEMM always has a few hundred columns (GEMMs with as few as
+// 36 columns, a 6x6 image, run several times slower) while a tile stays small.
+// A 1x1 convolution at stride 1 without padding uses the image in place.
+//
+// Threads: tiles, blocks of filters and blocks of image channels are
+// independent tasks for `#pragma omp parallel for`. The weight gradient is
+// summed per fixed chunk of tiles and the chunk sums are added in order. Every
+// cut (ConvPlan) depends on the shapes only, never on the thread count, so
+// results are bitwise identical for any number of threads.
 #pragma once
 
 #include <algorithm>
+#include <cstring>
 
 #include <Eigen/Core>
 
@@ -27,105 +37,275 @@
 
 namespace cae::kernels {
 
+// How a batch is cut into tiles and tasks. A function of the shapes only.
+struct ConvPlan {
+  index_t batch = 0;
+  index_t images_per_tile = 1;  // > 1: whole small images side by side in one tile
+  index_t rows_per_tile = 1;    // output rows per tile (out_h when images_per_tile > 1)
+  index_t row_tiles = 1;        // tiles per image
+  index_t tiles = 0;            // tiles in the batch
+  index_t max_cols = 0;         // columns of the widest tile
+  index_t filter_blocks = 1;    // patch_gemm: filter rows split into this many tasks per tile
+  index_t channel_blocks = 1;   // patch_gemm_transposed: image channels split likewise
+  index_t chunks = 1;           // patch_weight_grad: separately summed chunks of tiles
+  index_t grad_filter_blocks = 1;  // patch_weight_grad: filter rows split per chunk
+
+  struct Tile {
+    index_t n_begin, n_end;    // images
+    index_t oh_begin, oh_end;  // output rows of each image
+    index_t cols;              // (n_end - n_begin) * (oh_end - oh_begin) * out_w
+  };
+  Tile tile(index_t t, const ConvGeometry& g) const {
+    if (images_per_tile > 1) {
+      const index_t n = t * images_per_tile, n_end = std::min(batch, n + images_per_tile);
+      return {n, n_end, 0, g.out_h, (n_end - n) * g.positions()};
+    }
+    const index_t n = t / row_tiles, oh = (t % row_tiles) * rows_per_tile;
+    const index_t oh_end = std::min(g.out_h, oh + rows_per_tile);
+    return {n, n + 1, oh, oh_end, (oh_end - oh) * g.out_w};
+  }
+  // Groups of tiles whose images no other group touches (col2im side).
+  index_t units() const { return images_per_tile > 1 ? tiles : batch; }
+  index_t unit_first_tile(index_t u) const { return images_per_tile > 1 ? u : u * row_tiles; }
+  index_t unit_tiles() const { return images_per_tile > 1 ? 1 : row_tiles; }
+};
+
+namespace detail {
+constexpr index_t kTileColumns = 512;      // aim of a small-image tile's width
+constexpr index_t kTileElements = 64 * 1024;  // a large image's column tile: ~L2 sized
+constexpr index_t kMinTileColumns = 256;   // ...but never narrower than this
+constexpr index_t kMinTasks = 8;           // split GEMMs until there are this many tasks
+constexpr index_t kMinBlockRows = 32;      // ...but not into blocks of fewer rows
+constexpr index_t kMaxChunks = 8;
+constexpr index_t kPartialElements = index_t(1) << 22;  // memory for weight partials
+
+inline index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
+}  // namespace detail
+
+inline ConvPlan make_conv_plan(const ConvGeometry& g, index_t filters, index_t batch) {
+  using namespace detail;
+  ConvPlan p;
+  p.batch = batch;
+  const index_t P = std::max<index_t>(g.positions(), 1), K = g.patch_size();
+  if (P < kTileColumns && batch > 1) {
+    p.images_per_tile = std::min(batch, ceil_div(kTileColumns, P));
+    p.rows_per_tile = g.out_h;
+    p.row_tiles = 1;
+    p.tiles = ceil_div(batch, p.images_per_tile);
+  } else {
+    const index_t out_w = std::max<index_t>(g.out_w, 1), out_h = std::max<index_t>(g.out_h, 1);
+    const index_t by_cache = g.is_pointwise() ? out_h : kTileElements / std::max<index_t>(K * out_w, 1);
+    p.rows_per_tile = std::clamp<index_t>(std::max(by_cache, ceil_div(kMinTileColumns, out_w)), 1, out_h);
+    p.row_tiles = ceil_div(out_h, p.rows_per_tile);
+    p.tiles = batch * p.row_tiles;
+  }
+  p.max_cols = p.images_per_tile * p.rows_per_tile * g.out_w;
+  const index_t max_filter_blocks = std::max<index_t>(1, filters / kMinBlockRows);
+  p.filter_blocks = std::clamp<index_t>(ceil_div(kMinTasks, std::max<index_t>(p.tiles, 1)), 1,
+                                        max_filter_blocks);
+  const index_t taps = g.kernel_h * g.kernel_w;
+  p.channel_blocks =
+      std::clamp<index_t>(ceil_div(kMinTasks, std::max<index_t>(p.units(), 1)), 1,
+                          std::max<index_t>(1, g.channels * taps / kMinBlockRows));
+  p.channel_blocks = std::min(p.channel_blocks, std::max<index_t>(g.channels, 1));
+  const index_t weight_size = std::max<index_t>(filters * K, 1);
+  p.chunks = std::clamp<index_t>(std::min(kMaxChunks, kPartialElements / weight_size), 1,
+                                 std::max<index_t>(p.tiles, 1));
+  p.grad_filter_blocks =
+      std::clamp<index_t>(ceil_div(kMinTasks, p.chunks), 1, max_filter_blocks);
+  return p;
+}
+
 // Scratch of one convolution layer, reused across batches.
 template <typename T>
 struct ConvWorkspace {
-  ThreadScratch<T> columns;    // one column tile per thread
-  Tensor<T> weight_partials;   // [chunks, weight size]: per-chunk weight gradients
+  ThreadScratch<T> scratch;    // per thread: a column tile and a [filters, cols] tile
+  Tensor<T> weight_partials;   // [chunks, weight size]
 };
 
 namespace detail {
 
 template <typename T>
 using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-// A row-major matrix view whose rows lie `stride` elements apart: a tile of
-// columns cut out of a wider [rows, stride] matrix.
+// A row-major matrix view whose rows lie `stride` elements apart: a block of a
+// wider matrix.
 template <typename T>
 using StridedMap = Eigen::Map<RowMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
 template <typename T>
 using ConstStridedMap = Eigen::Map<const RowMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
 
-// Output rows per column tile: enough columns for an efficient GEMM, few enough
-// that the tile stays in the L2 cache. A function of the geometry only.
-inline index_t rows_per_tile(const ConvGeometry& g) {
-  if (g.is_pointwise() || g.out_w == 0) return std::max<index_t>(g.out_h, 1);
-  constexpr index_t kTileElements = 64 * 1024;
-  constexpr index_t kMinColumns = 256;
-  const index_t by_cache = kTileElements / std::max<index_t>(g.patch_size() * g.out_w, 1);
-  const index_t by_gemm = (kMinColumns + g.out_w - 1) / g.out_w;
-  return std::clamp<index_t>(std::max(by_cache, by_gemm), 1, std::max<index_t>(g.out_h, 1));
+// Block `i` of `blocks` near-equal blocks of [0, n).
+inline void block_range(index_t i, index_t blocks, index_t n, index_t& begin, index_t& end) {
+  begin = i * n / blocks;
+  end = (i + 1) * n / blocks;
 }
 
-// Scratch elements one thread needs for a column tile.
-inline index_t tile_elements(const ConvGeometry& g) {
-  return g.is_pointwise() ? 0 : g.patch_size() * rows_per_tile(g) * g.out_w;
-}
-
-// Chunks of images whose weight gradients are summed separately. More chunks
-// balance threads better; fewer keep the partial sums small. Depends only on
-// the problem, never on the thread count.
-inline index_t weight_grad_chunks(index_t batch, index_t weight_size) {
-  const index_t most = weight_size <= (index_t(1) << 18) ? 8 : 4;
-  return std::clamp<index_t>(batch, 1, most);
-}
-
-// out [filters, positions] += a [filters, patch] * im2col(image), for the tile
-// of output rows [oh_begin, oh_end).
+// The per-thread scratch: a column tile, then a [filters, cols] tile.
 template <typename T>
-void patch_product_tile(T* out, const T* a, const T* image, const ConvGeometry& g,
-                        index_t filters, index_t oh_begin, index_t oh_end, T* scratch) {
-  const index_t K = g.patch_size(), P = g.positions(), cols = (oh_end - oh_begin) * g.out_w;
-  Eigen::Map<const RowMatrix<T>> A(a, filters, K);
-  StridedMap<T> Out(out + oh_begin * g.out_w, filters, cols, Eigen::OuterStride<>(P));
-  if (g.is_pointwise()) {
-    ConstStridedMap<T> B(image + oh_begin * g.out_w, K, cols, Eigen::OuterStride<>(P));
-    Out.noalias() += A * B;
-  } else {
-    im2col(scratch, image, g, oh_begin, oh_end);
-    Eigen::Map<const RowMatrix<T>> B(scratch, K, cols);
-    Out.noalias() += A * B;
-  }
+void reserve_scratch(ConvWorkspace<T>& ws, const ConvPlan& p, const ConvGeometry& g,
+                     index_t filters) {
+  ws.scratch.reserve((g.patch_size() + filters) * p.max_cols);
 }
 
-// image [channels, height, width] += col2im(a^T * b) for a [filters, patch]
-// and b [filters, positions].
+// The tile's column matrix [patch, cols]: the image itself for a pointwise
+// convolution of one image, else im2col into `buffer`.
 template <typename T>
-void patch_scatter(T* image, const T* a, const T* b, const ConvGeometry& g, index_t filters,
-                   T* scratch) {
+ConstStridedMap<T> tile_columns(const T* images, const ConvGeometry& g, const ConvPlan::Tile& t,
+                                T* buffer) {
   const index_t K = g.patch_size(), P = g.positions();
-  Eigen::Map<const RowMatrix<T>> A(a, filters, K);
-  if (g.is_pointwise()) {
-    Eigen::Map<RowMatrix<T>> Image(image, K, P);
-    Image.noalias() += A.transpose() * Eigen::Map<const RowMatrix<T>>(b, filters, P);
-    return;
-  }
-  const index_t rows = rows_per_tile(g);
-  for (index_t oh = 0; oh < g.out_h; oh += rows) {
-    const index_t oh_end = std::min(g.out_h, oh + rows), cols = (oh_end - oh) * g.out_w;
-    ConstStridedMap<T> B(b + oh * g.out_w, filters, cols, Eigen::OuterStride<>(P));
-    Eigen::Map<RowMatrix<T>> Columns(scratch, K, cols);
-    Columns.noalias() = A.transpose() * B;
-    col2im(image, scratch, g, oh, oh_end);
+  if (g.is_pointwise() && t.n_end - t.n_begin == 1)
+    return {images + t.n_begin * g.image_size() + t.oh_begin * g.out_w, K, t.cols,
+            Eigen::OuterStride<>(P)};
+  const index_t per_image = (t.oh_end - t.oh_begin) * g.out_w;
+  for (index_t n = t.n_begin; n < t.n_end; ++n)
+    im2col(buffer + (n - t.n_begin) * per_image, t.cols, images + n * g.image_size(), g,
+           t.oh_begin, t.oh_end);
+  return {buffer, K, t.cols, Eigen::OuterStride<>(t.cols)};
+}
+
+// Rows [f_begin, f_end) of b [batch, filters, P] over the tile's columns: a
+// view for one image, gathered into `buffer` for several.
+template <typename T>
+ConstStridedMap<T> tile_rows(const T* b, index_t filters, index_t f_begin, index_t f_end,
+                             const ConvGeometry& g, const ConvPlan::Tile& t, T* buffer) {
+  const index_t P = g.positions(), rows = f_end - f_begin;
+  if (t.n_end - t.n_begin == 1)
+    return {b + (t.n_begin * filters + f_begin) * P + t.oh_begin * g.out_w, rows, t.cols,
+            Eigen::OuterStride<>(P)};
+  for (index_t n = t.n_begin; n < t.n_end; ++n)
+    for (index_t f = f_begin; f < f_end; ++f)
+      std::memcpy(buffer + (f - f_begin) * t.cols + (n - t.n_begin) * P,
+                  b + (n * filters + f) * P, sizeof(T) * P);
+  return {buffer, rows, t.cols, Eigen::OuterStride<>(t.cols)};
+}
+
+}  // namespace detail
+
+// out [batch, filters, P] = a [filters, patch] * im2col(images [batch, C, H, W]) + bias [filters]
+// (bias may be null). Conv2d's forward; ConvTranspose2d's input gradient.
+template <typename T>
+void patch_gemm(T* out, const T* a, const T* bias, const T* images, index_t batch,
+                index_t filters, const ConvGeometry& g, ConvWorkspace<T>& ws) {
+  using namespace detail;
+  const ConvPlan plan = make_conv_plan(g, filters, batch);
+  const index_t K = g.patch_size(), P = g.positions(), blocks = plan.filter_blocks;
+  reserve_scratch(ws, plan, g, filters);
+#pragma omp parallel for schedule(dynamic, 1)
+  for (index_t task = 0; task < plan.tiles * blocks; ++task) {
+    const ConvPlan::Tile t = plan.tile(task / blocks, g);
+    index_t f0, f1;
+    block_range(task % blocks, blocks, filters, f0, f1);
+    T* scratch = ws.scratch.local();
+    const auto cols = tile_columns(images, g, t, scratch);
+    Eigen::Map<const RowMatrix<T>> A(a + f0 * K, f1 - f0, K);
+    if (t.n_end - t.n_begin == 1) {
+      // One image: accumulate straight into the output, pre-set to the bias.
+      T* o = out + (t.n_begin * filters + f0) * P + t.oh_begin * g.out_w;
+      for (index_t f = f0; f < f1; ++f)
+        std::fill(o + (f - f0) * P, o + (f - f0) * P + t.cols, bias ? bias[f] : T(0));
+      StridedMap<T> Out(o, f1 - f0, t.cols, Eigen::OuterStride<>(P));
+      Out.noalias() += A * cols;
+    } else {
+      // Several images: one GEMM into scratch, then scatter with the bias added.
+      T* y = scratch + K * plan.max_cols;
+      Eigen::Map<RowMatrix<T>> Y(y, f1 - f0, t.cols);
+      Y.noalias() = A * cols;
+      for (index_t n = t.n_begin; n < t.n_end; ++n)
+        for (index_t f = f0; f < f1; ++f) {
+          const T* src = y + (f - f0) * t.cols + (n - t.n_begin) * P;
+          T* dst = out + (n * filters + f) * P;
+          const T b = bias ? bias[f] : T(0);
+          for (index_t i = 0; i < P; ++i) dst[i] = src[i] + b;
+        }
+    }
   }
 }
 
-// dw [filters, patch] += b [filters, positions] * im2col(image)^T
+// images [batch, C, H, W] = col2im(a^T * b) + bias [C] for a [filters, patch] and
+// b [batch, filters, P] (bias may be null). Conv2d's input gradient;
+// ConvTranspose2d's forward.
 template <typename T>
-void patch_weight_grad(T* dw, const T* b, const T* image, const ConvGeometry& g, index_t filters,
-                       T* scratch) {
-  const index_t K = g.patch_size(), P = g.positions();
-  Eigen::Map<RowMatrix<T>> dW(dw, filters, K);
-  if (g.is_pointwise()) {
-    dW.noalias() += Eigen::Map<const RowMatrix<T>>(b, filters, P) *
-                    Eigen::Map<const RowMatrix<T>>(image, K, P).transpose();
-    return;
+void patch_gemm_transposed(T* images, const T* a, const T* bias, const T* b, index_t batch,
+                           index_t filters, const ConvGeometry& g, ConvWorkspace<T>& ws) {
+  using namespace detail;
+  const ConvPlan plan = make_conv_plan(g, filters, batch);
+  const index_t K = g.patch_size(), P = g.positions(), plane = g.height * g.width;
+  const index_t taps = g.kernel_h * g.kernel_w, blocks = plan.channel_blocks;
+  reserve_scratch(ws, plan, g, filters);
+  // A unit's images are written by its tasks only; a channel block writes its
+  // own channels, from its own rows of the column matrix.
+#pragma omp parallel for schedule(dynamic, 1)
+  for (index_t task = 0; task < plan.units() * blocks; ++task) {
+    const index_t unit = task / blocks;
+    index_t c0, c1;
+    block_range(task % blocks, blocks, g.channels, c0, c1);
+    ConvGeometry sub = g;
+    sub.channels = c1 - c0;
+    T* scratch = ws.scratch.local();
+    T* gathered = scratch + K * plan.max_cols;
+    ConstStridedMap<T> A(a + c0 * taps, filters, (c1 - c0) * taps, Eigen::OuterStride<>(K));
+    const index_t first = plan.unit_first_tile(unit);
+    const ConvPlan::Tile whole = plan.tile(first, g);
+    for (index_t n = whole.n_begin; n < whole.n_end; ++n)
+      for (index_t c = c0; c < c1; ++c) {
+        T* dst = images + n * g.image_size() + c * plane;
+        std::fill(dst, dst + plane, bias ? bias[c] : T(0));
+      }
+    for (index_t k = 0; k < plan.unit_tiles(); ++k) {
+      const ConvPlan::Tile t = plan.tile(first + k, g);
+      const auto B = tile_rows(b, filters, 0, filters, g, t, gathered);
+      if (g.is_pointwise() && t.n_end - t.n_begin == 1) {
+        StridedMap<T> Image(images + t.n_begin * g.image_size() + c0 * P + t.oh_begin * g.out_w,
+                            c1 - c0, t.cols, Eigen::OuterStride<>(P));
+        Image.noalias() += A.transpose() * B;
+        continue;
+      }
+      Eigen::Map<RowMatrix<T>> Columns(scratch, (c1 - c0) * taps, t.cols);
+      Columns.noalias() = A.transpose() * B;
+      const index_t per_image = (t.oh_end - t.oh_begin) * g.out_w;
+      for (index_t n = t.n_begin; n < t.n_end; ++n)
+        col2im(images + n * g.image_size() + c0 * plane, scratch + (n - t.n_begin) * per_image,
+               t.cols, sub, t.oh_begin, t.oh_end);
+    }
   }
-  const index_t rows = rows_per_tile(g);
-  for (index_t oh = 0; oh < g.out_h; oh += rows) {
-    const index_t oh_end = std::min(g.out_h, oh + rows), cols = (oh_end - oh) * g.out_w;
-    im2col(scratch, image, g, oh, oh_end);
-    ConstStridedMap<T> B(b + oh * g.out_w, filters, cols, Eigen::OuterStride<>(P));
-    dW.noalias() += B * Eigen::Map<const RowMatrix<T>>(scratch, K, cols).transpose();
+}
+
+// da [filters, patch] += sum over the batch of b_n [filters, P] * im2col(images_n)^T.
+// The weight gradient of Conv2d (b = dy, images = x) and of ConvTranspose2d
+// (b = x, images = dy).
+template <typename T>
+void patch_weight_grad(T* da, const T* b, const T* images, index_t batch, index_t filters,
+                       const ConvGeometry& g, ConvWorkspace<T>& ws) {
+  using namespace detail;
+  const ConvPlan plan = make_conv_plan(g, filters, batch);
+  const index_t K = g.patch_size(), size = filters * K;
+  const index_t chunks = plan.chunks, blocks = plan.grad_filter_blocks;
+  reserve_scratch(ws, plan, g, filters);
+  if (chunks > 1) ws.weight_partials.resize({chunks, size});
+  T* partials = ws.weight_partials.data();
+#pragma omp parallel for schedule(dynamic, 1)
+  for (index_t task = 0; task < chunks * blocks; ++task) {
+    const index_t chunk = task / blocks;
+    index_t f0, f1, t0, t1;
+    block_range(task % blocks, blocks, filters, f0, f1);
+    block_range(chunk, chunks, plan.tiles, t0, t1);
+    T* target = chunks > 1 ? partials + chunk * size : da;
+    Eigen::Map<RowMatrix<T>> dA(target + f0 * K, f1 - f0, K);
+    if (chunks > 1) dA.setZero();
+    T* scratch = ws.scratch.local();
+    for (index_t k = t0; k < t1; ++k) {
+      const ConvPlan::Tile t = plan.tile(k, g);
+      const auto cols = tile_columns(images, g, t, scratch);
+      const auto B = tile_rows(b, filters, f0, f1, g, t, scratch + K * plan.max_cols);
+      dA.noalias() += B * cols.transpose();
+    }
+  }
+  if (chunks == 1) return;
+#pragma omp parallel for schedule(static) if (size > 16384)
+  for (index_t i = 0; i < size; ++i) {
+    T sum = partials[i];
+    for (index_t c = 1; c < chunks; ++c) sum += partials[c * size + i];
+    da[i] += sum;
   }
 }
 
@@ -144,56 +324,12 @@ void bias_grad(T* dbias, const T* dy, index_t batch, index_t channels, index_t s
   }
 }
 
-// dw [filters, patch] += the weight gradient summed over the batch, where
-// sample_grad(n, partial, scratch) adds image n's gradient into `partial`.
-// Images are split in fixed chunks; see the note on reproducibility above.
-template <typename T, typename SampleGrad>
-void chunked_weight_grad(T* dw, index_t weight_size, index_t batch, ConvWorkspace<T>& ws,
-                         SampleGrad sample_grad) {
-  const index_t chunks = weight_grad_chunks(batch, weight_size);
-  if (chunks == 1) {
-    for (index_t n = 0; n < batch; ++n) sample_grad(n, dw, ws.columns.local());
-    return;
-  }
-  ws.weight_partials.resize({chunks, weight_size});
-  T* partials = ws.weight_partials.data();
-#pragma omp parallel for schedule(dynamic, 1)
-  for (index_t c = 0; c < chunks; ++c) {
-    T* partial = partials + c * weight_size;
-    std::fill(partial, partial + weight_size, T(0));
-    for (index_t n = c * batch / chunks; n < (c + 1) * batch / chunks; ++n)
-      sample_grad(n, partial, ws.columns.local());
-  }
-#pragma omp parallel for schedule(static) if (weight_size > 16384)
-  for (index_t i = 0; i < weight_size; ++i) {
-    T sum = partials[i];
-    for (index_t c = 1; c < chunks; ++c) sum += partials[c * weight_size + i];
-    dw[i] += sum;
-  }
-}
-
-}  // namespace detail
-
 // y [batch, out_channels, out_h, out_w] = conv(x [batch, g.channels, g.height, g.width],
 //   weight [out_channels, g.channels, kernel_h, kernel_w]) + bias [out_channels] (bias may be null)
 template <typename T>
 void conv2d_forward(T* y, const T* x, const T* weight, const T* bias, index_t batch,
                     index_t out_channels, const ConvGeometry& g, ConvWorkspace<T>& ws) {
-  const index_t P = g.positions(), rows = detail::rows_per_tile(g);
-  const index_t tiles = (g.out_h + rows - 1) / rows;
-  ws.columns.reserve(detail::tile_elements(g));
-  // Tiles of one image write disjoint output columns, so (image, tile) pairs are
-  // independent tasks: this keeps both threads busy even for a single image.
-#pragma omp parallel for schedule(dynamic, 1)
-  for (index_t task = 0; task < batch * tiles; ++task) {
-    const index_t n = task / tiles, oh = (task % tiles) * rows;
-    const index_t oh_end = std::min(g.out_h, oh + rows);
-    T* yn = y + n * out_channels * P;
-    for (index_t c = 0; c < out_channels; ++c)
-      std::fill(yn + c * P + oh * g.out_w, yn + c * P + oh_end * g.out_w, bias ? bias[c] : T(0));
-    detail::patch_product_tile(yn, weight, x + n * g.image_size(), g, out_channels, oh, oh_end,
-                               ws.columns.local());
-  }
+  patch_gemm(y, weight, bias, x, batch, out_channels, g, ws);
 }
 
 // Given dy [batch, out_channels, out_h, out_w] and the forward's x and weight:
@@ -204,23 +340,10 @@ template <typename T>
 void conv2d_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* x, const T* weight,
                      index_t batch, index_t out_channels, const ConvGeometry& g,
                      ConvWorkspace<T>& ws) {
-  const index_t P = g.positions();
-  ws.columns.reserve(detail::tile_elements(g));
-  if (dbias) detail::bias_grad(dbias, dy, batch, out_channels, P);
-  detail::chunked_weight_grad(dweight, out_channels * g.patch_size(), batch, ws,
-                              [&](index_t n, T* dw, T* scratch) {
-                                detail::patch_weight_grad(dw, dy + n * out_channels * P,
-                                                          x + n * g.image_size(), g, out_channels,
-                                                          scratch);
-                              });
-  if (!dx) return;
-#pragma omp parallel for schedule(dynamic, 1)
-  for (index_t n = 0; n < batch; ++n) {
-    T* dxn = dx + n * g.image_size();
-    std::fill(dxn, dxn + g.image_size(), T(0));
-    detail::patch_scatter(dxn, weight, dy + n * out_channels * P, g, out_channels,
-                          ws.columns.local());
-  }
+  if (dbias) bias_grad(dbias, dy, batch, out_channels, g.positions());
+  patch_weight_grad(dweight, dy, x, batch, out_channels, g, ws);
+  if (dx) patch_gemm_transposed(dx, weight, static_cast<const T*>(nullptr), dy, batch,
+                                out_channels, g, ws);
 }
 
 }  // namespace cae::kernels

@@ -2,7 +2,9 @@
 //
 // Memory layout (everything row-major, NCHW):
 //   image    [channels, height, width]                     one sample
-//   columns  [channels * kernel_h * kernel_w, rows * out_w] one tile of output rows
+//   columns  [channels * kernel_h * kernel_w, rows * out_w] one tile of output rows,
+//            rows `ld` elements apart (ld >= rows * out_w), so several images'
+//            tiles can sit side by side in one wider matrix
 // Row r = (c * kernel_h + i) * kernel_w + j of the column matrix holds, for
 // every output position (oh, ow) of the tile, the image value under kernel tap
 // (i, j) of channel c:
@@ -75,15 +77,16 @@ inline void valid_range(index_t offset, index_t stride, index_t width, index_t o
 }
 }  // namespace detail
 
-// columns [patch_size, (oh_end - oh_begin) * out_w] = patches of image [channels, height, width]
+// columns [patch_size, (oh_end - oh_begin) * out_w] (row stride ld) = patches of
+// image [channels, height, width] at output rows [oh_begin, oh_end)
 template <typename T>
-void im2col(T* columns, const T* image, const ConvGeometry& g, index_t oh_begin, index_t oh_end) {
-  const index_t cols = (oh_end - oh_begin) * g.out_w;
+void im2col(T* columns, index_t ld, const T* image, const ConvGeometry& g, index_t oh_begin,
+            index_t oh_end) {
   for (index_t c = 0; c < g.channels; ++c) {
     const T* plane = image + c * g.height * g.width;
     for (index_t i = 0; i < g.kernel_h; ++i) {
       for (index_t j = 0; j < g.kernel_w; ++j) {
-        T* row = columns + ((c * g.kernel_h + i) * g.kernel_w + j) * cols;
+        T* row = columns + ((c * g.kernel_h + i) * g.kernel_w + j) * ld;
         const index_t offset_w = j * g.dilation_w - g.pad_w;
         index_t lo, hi;
         detail::valid_range(offset_w, g.stride_w, g.width, g.out_w, lo, hi);
@@ -109,16 +112,16 @@ void im2col(T* columns, const T* image, const ConvGeometry& g, index_t oh_begin,
 }
 
 // image [channels, height, width] += the adjoint of im2col applied to
-// columns [patch_size, (oh_end - oh_begin) * out_w]: each column value is added
-// back onto the pixel it was read from (padding taps are dropped).
+// columns [patch_size, (oh_end - oh_begin) * out_w] (row stride ld): each column
+// value is added back onto the pixel it was read from (padding taps are dropped).
 template <typename T>
-void col2im(T* image, const T* columns, const ConvGeometry& g, index_t oh_begin, index_t oh_end) {
-  const index_t cols = (oh_end - oh_begin) * g.out_w;
+void col2im(T* image, const T* columns, index_t ld, const ConvGeometry& g, index_t oh_begin,
+            index_t oh_end) {
   for (index_t c = 0; c < g.channels; ++c) {
     T* plane = image + c * g.height * g.width;
     for (index_t i = 0; i < g.kernel_h; ++i) {
       for (index_t j = 0; j < g.kernel_w; ++j) {
-        const T* row = columns + ((c * g.kernel_h + i) * g.kernel_w + j) * cols;
+        const T* row = columns + ((c * g.kernel_h + i) * g.kernel_w + j) * ld;
         const index_t offset_w = j * g.dilation_w - g.pad_w;
         index_t lo, hi;
         detail::valid_range(offset_w, g.stride_w, g.width, g.out_w, lo, hi);
