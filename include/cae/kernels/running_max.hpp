@@ -1,0 +1,213 @@
+// Max pooling at a cost that does not grow with the window (van Herk /
+// Gil-Werman), for the large windows of the 000 paper (59x59 and 38x38,
+// stride 1, on 158x158 inputs), where the direct scan costs thousands of
+// comparisons per output.
+//
+// A 2-D window max is a max over rows of per-row maxima, so it is done in two
+// 1-D passes: first along each row, then down the columns of the row results.
+// Each 1-D pass cuts the sequence into blocks of `kernel` elements and keeps,
+// per element, the max from its block's start (prefix) and the max to its
+// block's end (suffix). Any window of `kernel` elements spans at most two
+// adjacent blocks, so its max is max(suffix[first], prefix[last]): three
+// comparisons per element whatever the window size.
+//
+// Ties: PyTorch picks the first maximum in row-major order, i.e. the topmost
+// row holding the max, and the leftmost max within that row. Each 1-D pass
+// returns the first (leftmost / topmost) of equal values: prefixes keep the
+// earlier element on ties, suffixes move to the earlier one, and a window
+// prefers its suffix part, which lies before its prefix part. The row pass
+// thus yields the leftmost max of each row, and the column pass the topmost
+// row among those with the largest value: exactly PyTorch's choice, so output,
+// argmax and gradients match max_pool2d_forward bit for bit, ties included.
+// (Not for NaN: PyTorch lets a NaN win; here NaNs compare as usual.)
+//
+// Arrays and argmax as in pool.hpp. Any stride and padding; dilation must be 1.
+#pragma once
+
+#include <algorithm>
+#include <vector>
+
+#include "cae/kernels/pool.hpp"
+
+namespace cae::kernels {
+
+// True where the running max beats the direct scan clearly: dilation 1 and a
+// window of at least 25 elements per output, at most an eighth of them new.
+inline bool prefer_running_max(const Pool2dGeometry& g) {
+  const index_t window = g.kernel_h * g.kernel_w;
+  return g.dilation_h == 1 && g.dilation_w == 1 && window >= 25 &&
+         window >= 8 * g.stride_h * g.stride_w;
+}
+
+namespace running_max_detail {
+
+// First and last element of window o, clipped to the sequence [0, n).
+inline void window_span(index_t o, index_t n, index_t kernel, index_t stride, index_t pad,
+                        index_t& first, index_t& last) {
+  first = o * stride - pad;
+  last = std::min(first + kernel - 1, n - 1);
+  first = std::max<index_t>(first, 0);
+}
+
+// Windows of one row: row[0, n) -> out / out_at [m]; out_at is the position in
+// the plane (row_offset + column). pre/suf hold n values and positions each.
+template <typename T>
+void row_pass(T* out, pool_index_t* out_at, const T* row, index_t n, index_t m, index_t kernel,
+              index_t stride, index_t pad, pool_index_t row_offset, T* pre, pool_index_t* pre_at,
+              T* suf, pool_index_t* suf_at) {
+  for (index_t i = 0; i < n; ++i) {
+    if (i % kernel == 0 || row[i] > pre[i - 1]) {
+      pre[i] = row[i];
+      pre_at[i] = static_cast<pool_index_t>(i);
+    } else {
+      pre[i] = pre[i - 1];
+      pre_at[i] = pre_at[i - 1];
+    }
+  }
+  for (index_t i = n - 1; i >= 0; --i) {
+    if (i == n - 1 || i % kernel == kernel - 1 || row[i] >= suf[i + 1]) {
+      suf[i] = row[i];
+      suf_at[i] = static_cast<pool_index_t>(i);
+    } else {
+      suf[i] = suf[i + 1];
+      suf_at[i] = suf_at[i + 1];
+    }
+  }
+  for (index_t o = 0; o < m; ++o) {
+    index_t a, b;
+    window_span(o, n, kernel, stride, pad, a, b);
+    bool take_suffix;
+    if (a / kernel == b / kernel) {
+      // One block: a window that does not start at the block's start was
+      // clipped at the sequence's end, so the suffix from a covers it exactly.
+      take_suffix = a % kernel != 0;
+    } else {
+      take_suffix = suf[a] >= pre[b];
+    }
+    out[o] = take_suffix ? suf[a] : pre[b];
+    out_at[o] = row_offset + (take_suffix ? suf_at[a] : pre_at[b]);
+  }
+}
+
+// The same along columns, all m_cols columns at once (contiguous rows, so the
+// inner loops vectorize): rows [n][m_cols] -> out [m][m_cols]. `rows` becomes
+// the prefix array in place; suf / suf_at are [n][m_cols] scratch.
+template <typename T>
+void column_pass(T* out, pool_index_t* out_at, T* rows, pool_index_t* rows_at, index_t n,
+                 index_t m_cols, index_t m, index_t kernel, index_t stride, index_t pad, T* suf,
+                 pool_index_t* suf_at) {
+  for (index_t i = n - 1; i >= 0; --i) {
+    T* s = suf + i * m_cols;
+    pool_index_t* s_at = suf_at + i * m_cols;
+    const T* r = rows + i * m_cols;
+    const pool_index_t* r_at = rows_at + i * m_cols;
+    if (i == n - 1 || i % kernel == kernel - 1) {
+      std::copy(r, r + m_cols, s);
+      std::copy(r_at, r_at + m_cols, s_at);
+    } else {
+      const T* below = s + m_cols;
+      const pool_index_t* below_at = s_at + m_cols;
+      for (index_t c = 0; c < m_cols; ++c) {
+        const bool here = r[c] >= below[c];
+        s[c] = here ? r[c] : below[c];
+        s_at[c] = here ? r_at[c] : below_at[c];
+      }
+    }
+  }
+  for (index_t i = 0; i < n; ++i) {
+    if (i % kernel == 0) continue;  // a block starts: the prefix is the row itself
+    T* r = rows + i * m_cols;
+    pool_index_t* r_at = rows_at + i * m_cols;
+    const T* above = r - m_cols;
+    const pool_index_t* above_at = r_at - m_cols;
+    for (index_t c = 0; c < m_cols; ++c) {
+      const bool here = r[c] > above[c];
+      r[c] = here ? r[c] : above[c];
+      r_at[c] = here ? r_at[c] : above_at[c];
+    }
+  }
+  for (index_t o = 0; o < m; ++o) {
+    index_t a, b;
+    window_span(o, n, kernel, stride, pad, a, b);
+    T* y = out + o * m_cols;
+    pool_index_t* y_at = out_at + o * m_cols;
+    const T* s = suf + a * m_cols;
+    const pool_index_t* s_at = suf_at + a * m_cols;
+    const T* p = rows + b * m_cols;
+    const pool_index_t* p_at = rows_at + b * m_cols;
+    if (a / kernel == b / kernel) {
+      const bool take_suffix = a % kernel != 0;
+      std::copy(take_suffix ? s : p, (take_suffix ? s : p) + m_cols, y);
+      std::copy(take_suffix ? s_at : p_at, (take_suffix ? s_at : p_at) + m_cols, y_at);
+    } else {
+      for (index_t c = 0; c < m_cols; ++c) {
+        const bool take_suffix = s[c] >= p[c];
+        y[c] = take_suffix ? s[c] : p[c];
+        y_at[c] = take_suffix ? s_at[c] : p_at[c];
+      }
+    }
+  }
+}
+
+// Per-thread scratch that survives between calls, so steady-state calls do
+// not allocate (and nested or concurrent callers never share it).
+template <typename T>
+struct Scratch {
+  std::vector<T> values;
+  std::vector<pool_index_t> positions;
+};
+template <typename T>
+Scratch<T>& thread_scratch() {
+  thread_local Scratch<T> scratch;
+  return scratch;
+}
+
+}  // namespace running_max_detail
+
+// x [planes, in_h, in_w] -> y, argmax [planes, out_h, out_w]; identical to
+// max_pool2d_forward for dilation 1.
+template <typename T>
+void max_pool2d_running_forward(T* y, pool_index_t* argmax, const T* x, index_t planes,
+                                const Pool2dGeometry& g) {
+  CAE_CHECK(g.dilation_h == 1 && g.dilation_w == 1, ShapeError,
+            "max_pool2d_running_forward: dilation must be 1, got (", g.dilation_h, ", ",
+            g.dilation_w, ")");
+  CAE_CHECK(2 * g.pad_h <= g.kernel_h && 2 * g.pad_w <= g.kernel_w, ShapeError,
+            "max_pool2d_running_forward: padding (", g.pad_h, ", ", g.pad_w,
+            ") above half the kernel (", g.kernel_h, ", ", g.kernel_w, ")");
+  const index_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
+  // Per plane: row results and column suffixes [in_h][out_w], row prefix/suffix [in_w].
+  const index_t grid = g.in_h * g.out_w;
+  const index_t scratch = 2 * grid + 2 * g.in_w;
+#pragma omp parallel for schedule(static) if (planes * in_plane > 16384)
+  for (index_t p = 0; p < planes; ++p) {
+    auto& s = running_max_detail::thread_scratch<T>();
+    if (static_cast<index_t>(s.values.size()) < scratch) {
+      s.values.resize(static_cast<std::size_t>(scratch));
+      s.positions.resize(static_cast<std::size_t>(scratch));
+    }
+    T* rows = s.values.data();
+    T* suf = rows + grid;
+    T* line_pre = suf + grid;
+    T* line_suf = line_pre + g.in_w;
+    pool_index_t* rows_at = s.positions.data();
+    pool_index_t* suf_at = rows_at + grid;
+    pool_index_t* line_pre_at = suf_at + grid;
+    pool_index_t* line_suf_at = line_pre_at + g.in_w;
+
+    const T* xp = x + p * in_plane;
+    for (index_t ih = 0; ih < g.in_h; ++ih)
+      running_max_detail::row_pass(rows + ih * g.out_w, rows_at + ih * g.out_w, xp + ih * g.in_w,
+                                   g.in_w, g.out_w, g.kernel_w, g.stride_w, g.pad_w,
+                                   static_cast<pool_index_t>(ih * g.in_w), line_pre, line_pre_at,
+                                   line_suf, line_suf_at);
+    running_max_detail::column_pass(y + p * out_plane, argmax + p * out_plane, rows, rows_at,
+                                    g.in_h, g.out_w, g.out_h, g.kernel_h, g.stride_h, g.pad_h, suf,
+                                    suf_at);
+  }
+}
+
+// The backward pass is max_pool2d_backward (pool.hpp): it only follows argmax,
+// at one addition per output whatever the window size.
+
+}  // namespace cae::kernels
