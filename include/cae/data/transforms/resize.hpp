@@ -77,20 +77,28 @@ void resize_bilinear(Tensor<T>& out, const Tensor<T>& in, index_t out_h, index_t
   const detail::LinearTaps<T> tx = detail::linear_taps<T>(in_w, out_w);
   const T* src = in.data();
   T* dst = out.data();
-#pragma omp parallel for schedule(static) if (planes * out_h * out_w > 65536)
-  for (index_t p = 0; p < planes; ++p) {
-    const T* plane = src + p * in_h * in_w;
-    T* o = dst + p * out_h * out_w;
-    for (index_t y = 0; y < out_h; ++y) {
-      const T* r0 = plane + ty.i0[y] * in_w;
-      const T* r1 = plane + ty.i1[y] * in_w;
-      const T h0 = ty.w0[y], h1 = ty.w1[y];
-      for (index_t x = 0; x < out_w; ++x) {
-        const T v0 = tx.w0[x], v1 = tx.w1[x];
-        // ATen's order: interpolate along W within each source row, then along H.
-        const T top = r0[tx.i0[x]] * v0 + r0[tx.i1[x]] * v1;
-        const T bottom = r1[tx.i0[x]] * v0 + r1[tx.i1[x]] * v1;
-        o[y * out_w + x] = top * h0 + bottom * h1;
+#pragma omp parallel if (planes * out_h * out_w > 65536)
+  {
+    // Each source row is interpolated along W once (ATen's inner step), then
+    // output rows blend two of those rows along H; the arithmetic per output
+    // pixel is unchanged, only shared work is not repeated.
+    std::vector<T> rows(static_cast<std::size_t>(in_h * out_w));
+#pragma omp for schedule(static)
+    for (index_t p = 0; p < planes; ++p) {
+      const T* plane = src + p * in_h * in_w;
+      for (index_t i = 0; i < in_h; ++i) {
+        const T* r = plane + i * in_w;
+        T* hr = rows.data() + i * out_w;
+        for (index_t x = 0; x < out_w; ++x) hr[x] = r[tx.i0[x]] * tx.w0[x] + r[tx.i1[x]] * tx.w1[x];
+      }
+      T* o = dst + p * out_h * out_w;
+      for (index_t y = 0; y < out_h; ++y) {
+        const T* top = rows.data() + ty.i0[y] * out_w;
+        const T* bottom = rows.data() + ty.i1[y] * out_w;
+        const T h0 = ty.w0[y], h1 = ty.w1[y];
+        T* orow = o + y * out_w;
+#pragma omp simd
+        for (index_t x = 0; x < out_w; ++x) orow[x] = top[x] * h0 + bottom[x] * h1;
       }
     }
   }
