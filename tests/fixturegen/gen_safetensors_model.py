@@ -9,6 +9,7 @@ tests/fixtures/safetensors/
                               (the same weights in float64), stored as float64
 """
 import json
+import pathlib
 import struct
 
 import torch
@@ -31,9 +32,10 @@ def save_file(tensors, path, metadata):
         f.write(struct.pack("<Q", len(h)) + h + b"".join(blobs))
 
 
-def generate(ctx):
-    from make_fixtures import OUT  # noqa: E402  (tests/ is on sys.path when make_fixtures runs)
+OUT = pathlib.Path(__file__).resolve().parent.parent / "fixtures"
 
+
+def generate(ctx):
     torch.manual_seed(1234)
     model = nn.Sequential(nn.Linear(4, 5), nn.Tanh(), nn.Linear(5, 3))
     state = model.state_dict()
