@@ -90,10 +90,12 @@ inline void check_tensors_match(const std::string& path, const std::string& what
     CAE_CHECK(it->second == t.shape, IoError, path, ": ", what, " tensor '", t.name,
               "' has shape ", t.shape, " but the file has shape ", it->second);
   }
-  CAE_CHECK(unexpected.empty(), IoError, path, ": the file has tensor '",
-            unexpected.empty() ? "" : unexpected.front(), "' (shape ",
-            unexpected.empty() ? Shape() : in_file[unexpected.front()], ") that the ", what,
-            " does not have (unexpected: ", list_names(unexpected), ")");
+  if (!unexpected.empty()) {
+    const std::string& first = unexpected.front();
+    throw IoError(str(path, ": the file has tensor '", first, "' (shape ", in_file[first],
+                      ") that the ", what, " does not have (unexpected: ", list_names(unexpected),
+                      ")"));
+  }
 }
 
 template <typename T>
