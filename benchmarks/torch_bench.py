@@ -40,6 +40,7 @@ import sys
 import time
 
 HERE = pathlib.Path(__file__).resolve().parent
+sys.dont_write_bytecode = True  # no __pycache__ next to torch_models.py in the source tree
 OPENBLAS_DIR = "/usr/lib/x86_64-linux-gnu/openblas-openmp"
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
@@ -223,6 +224,7 @@ def worker_environment(threads, use_openblas):
     for var in THREAD_VARIABLES:
         env[var] = str(threads)
     env["PYTHONPATH"] = str(HERE) + os.pathsep + env.get("PYTHONPATH", "")
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
     if use_openblas:
         env["LD_LIBRARY_PATH"] = OPENBLAS_DIR + os.pathsep + env.get("LD_LIBRARY_PATH", "")
     return env
