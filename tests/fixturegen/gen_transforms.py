@@ -15,3 +15,12 @@ def generate(ctx):
         x = torch.rand(shape, generator=g, dtype=torch.float64)
         y = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
         ctx.save("resize_bilinear", name, {"input": x, "output": y}, {"size": list(size)})
+
+    # float32 in and out (stored losslessly as float64): PyTorch's own float arithmetic,
+    # which resize_bilinear<float> reproduces bit for bit when compiled with FMA.
+    for name, shape, size in [("f32_1x2x3x3_x10", (1, 2, 3, 3), (30, 30)),
+                              ("f32_1x1x4x4_x8", (1, 1, 4, 4), (32, 32)),
+                              ("f32_1x3x5x7_to_13x4", (1, 3, 5, 7), (13, 4))]:
+        x = torch.rand(shape, generator=g, dtype=torch.float32)
+        y = F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+        ctx.save("resize_bilinear_f32", name, {"input": x, "output": y}, {"size": list(size)})
