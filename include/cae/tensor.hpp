@@ -40,23 +40,30 @@ class Tensor {
   explicit Tensor(const Shape& shape) { resize(shape); }
   Tensor(const Shape& shape, T value) : Tensor(shape) { fill(value); }
 
-  Tensor(const Tensor& other) : Tensor(other.shape_) {
+  Tensor(const Tensor& other) {
+    if (!other.storage_ && other.rank() == 0) return;  // copy of an undefined tensor
+    resize(other.shape_);
     if (numel()) std::memcpy(data(), other.data(), sizeof(T) * numel());
   }
+  // Assignment replaces the tensor (a view stops being one); it never writes
+  // into shared data. Use copy_from() to write into a view.
   Tensor& operator=(const Tensor& other) {
     if (this == &other) return *this;
-    if (is_view_) {
-      // Assigning into a view writes through to the viewed data.
-      CAE_CHECK(shape_ == other.shape_, ShapeError, "Tensor: cannot assign ", other.shape_,
-                " into a view of shape ", shape_);
-    } else {
-      resize(other.shape_);
-    }
-    if (numel()) std::memmove(data(), other.data(), sizeof(T) * numel());
+    if (!other.defined()) return *this = Tensor();
+    if (is_view_) *this = Tensor();
+    resize(other.shape_);
+    if (numel()) std::memcpy(data(), other.data(), sizeof(T) * numel());
     return *this;
   }
   Tensor(Tensor&&) noexcept = default;
   Tensor& operator=(Tensor&&) noexcept = default;
+
+  // Copies src's elements into this tensor's (possibly shared) data; the shapes must match.
+  void copy_from(const Tensor& src) {
+    CAE_CHECK(src.shape_ == shape_, ShapeError, "Tensor::copy_from: source shape ", src.shape_,
+              " differs from ", shape_);
+    if (numel()) std::memmove(data(), src.data(), sizeof(T) * numel());
+  }
 
   // A tensor holding a copy of `values`, for tests and small constants.
   static Tensor from(const Shape& shape, std::initializer_list<T> values) {
@@ -70,8 +77,11 @@ class Tensor {
   const Shape& shape() const { return shape_; }
   int rank() const { return shape_.rank(); }
   index_t dim(int axis) const { return shape_.at(axis); }
-  index_t numel() const { return shape_.numel(); }
+  // A default-constructed tensor is undefined: rank 0 and no elements (a
+  // rank-0 tensor that was resized holds one, a scalar).
+  index_t numel() const { return storage_ || shape_.rank() > 0 ? shape_.numel() : 0; }
   bool empty() const { return numel() == 0; }
+  bool defined() const { return storage_ != nullptr || shape_.rank() > 0; }
   bool is_view() const { return is_view_; }
 
   T* data() { return storage_.get() + offset_; }
@@ -91,7 +101,7 @@ class Tensor {
   // Sets the shape. Keeps the allocation when it is big enough and not shared;
   // the contents are unspecified afterwards. Views cannot be resized.
   void resize(const Shape& shape) {
-    if (shape == shape_ && (storage_ || shape.numel() == 0)) return;
+    if (shape == shape_ && (storage_ || shape.numel() == 0) && defined()) return;
     CAE_CHECK(!is_view_, ShapeError, "Tensor: cannot resize a view of shape ", shape_, " to ",
               shape);
     const index_t n = shape.numel();
