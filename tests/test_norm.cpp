@@ -112,6 +112,8 @@ TEST_CASE("normalization names, parameters and buffers follow PyTorch", "[norm]"
   CHECK(bn1.parameters().empty());
   CHECK(bn1.buffers().size() == 3);
 
+  CHECK(BatchNorm2d<float>(BatchNorm2dOptions(2).momentum(1)).describe() ==
+        "BatchNorm2d(2, eps=1e-05, momentum=1.0, affine=True, track_running_stats=True)");
   InstanceNorm2d<float> in(3);
   CHECK(in.describe() ==
         "InstanceNorm2d(3, eps=1e-05, momentum=0.1, affine=False, track_running_stats=False)");

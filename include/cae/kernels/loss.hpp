@@ -99,7 +99,8 @@ void cross_entropy_loss_backward(T* dlogits, const T* log_probs, const T* target
   const T inv_count = static_cast<T>(1.0 / static_cast<double>(N * S));
 #pragma omp parallel for schedule(static) if (N * C * S > 32768)
   for (index_t n = 0; n < N; ++n) {
-    for (index_t i = n * C * S; i < (n + 1) * C * S; ++i) dlogits[i] = std::exp(log_probs[i]) * inv_count;
+    detail::ArrayMap<T>(dlogits + n * C * S, C * S) =
+        detail::ConstArrayMap<T>(log_probs + n * C * S, C * S).exp() * inv_count;
     for (index_t s = 0; s < S; ++s)
       dlogits[(n * C + static_cast<index_t>(target[n * S + s])) * S + s] -= inv_count;
   }

@@ -2,15 +2,19 @@
 //
 // Tensors are viewed as [N, C, S], S being the product of the trailing
 // dimensions (1 for [N, C] logits); each (n, s) column of C values is one
-// distribution. Columns are handled in blocks of up to kSoftmaxBlock
-// neighbouring s so that the inner loops run over contiguous memory even
-// though the C values of one column are S apart. Subtracting the column's
-// maximum before exp() keeps every exponent <= 0: no overflow for any logits.
+// distribution. For S = 1 a column is a contiguous row. Otherwise columns are
+// handled in blocks of up to kSoftmaxBlock neighbouring s, so that the inner
+// loops still run over contiguous memory although the C values of one column
+// lie S apart. Subtracting the column's maximum before exp() keeps every
+// exponent <= 0: no overflow for any logits. exp() and log() go through
+// Eigen's vectorized versions, several times faster than std::exp.
 #pragma once
 
 #include <algorithm>
 #include <cmath>
 #include <limits>
+
+#include <Eigen/Core>
 
 #include "cae/shape.hpp"
 
@@ -19,6 +23,13 @@ namespace cae::kernels {
 constexpr index_t kSoftmaxBlock = 64;
 
 namespace detail {
+template <typename T>
+using ArrayMap = Eigen::Map<Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <typename T>
+using ConstArrayMap = Eigen::Map<const Eigen::Array<T, Eigen::Dynamic, 1>>;
+template <typename T>
+using Column = Eigen::Array<T, kSoftmaxBlock, 1>;
+
 // Calls f(base, len) for each block of len neighbouring columns: element
 // (c, j) of the block is at base + c * S + j. Threads split the samples.
 template <typename F>
@@ -30,32 +41,46 @@ void for_each_column_block(index_t N, index_t C, index_t S, F f) {
 }  // namespace detail
 
 // y, x: [N, C, S]. y = exp(x - max) / sum(exp(x - max)) over C.
-// log_space: y = x - max - log(sum(exp(x - max))) instead (LogSoftmax).
+// log_space: y = (x - max) - log(sum(exp(x - max))) instead (LogSoftmax); not
+// x - (max + log(sum)), which rounds log(sum) away when max is large.
 template <typename T>
 void softmax_forward(T* y, const T* x, index_t N, index_t C, index_t S, bool log_space) {
+  using detail::ArrayMap;
+  using detail::ConstArrayMap;
+  if (S == 1) {
+#pragma omp parallel for schedule(static) if (N * C > 16384)
+    for (index_t n = 0; n < N; ++n) {
+      ConstArrayMap<T> in(x + n * C, C);
+      ArrayMap<T> out(y + n * C, C);
+      const T max = in.maxCoeff();
+      out = (in - max).exp();
+      const T sum = out.sum();
+      if (log_space)
+        out = (in - max) - std::log(sum);
+      else
+        out *= T(1) / sum;
+    }
+    return;
+  }
   detail::for_each_column_block(N, C, S, [&](index_t base, index_t len) {
-    T max[kSoftmaxBlock], sum[kSoftmaxBlock];
-    std::fill(max, max + len, -std::numeric_limits<T>::infinity());
-    std::fill(sum, sum + len, T(0));
-    for (index_t c = 0; c < C; ++c)
-      for (index_t j = 0; j < len; ++j) max[j] = std::max(max[j], x[base + c * S + j]);
-    for (index_t c = 0; c < C; ++c)
-      for (index_t j = 0; j < len; ++j) {
-        const T e = std::exp(x[base + c * S + j] - max[j]);
-        if (!log_space) y[base + c * S + j] = e;
-        sum[j] += e;
-      }
+    detail::Column<T> max_storage, sum_storage;
+    auto max = max_storage.head(len);
+    auto sum = sum_storage.head(len);
+    max.setConstant(-std::numeric_limits<T>::infinity());
+    sum.setZero();
+    for (index_t c = 0; c < C; ++c) max = max.max(ConstArrayMap<T>(x + base + c * S, len));
+    for (index_t c = 0; c < C; ++c) {
+      ArrayMap<T> out(y + base + c * S, len);
+      out = (ConstArrayMap<T>(x + base + c * S, len) - max).exp();
+      sum += out;
+    }
     if (log_space) {
-      // (x - max) - log(sum), not x - (max + log(sum)): the latter rounds
-      // log(sum) away when max is large.
-      for (index_t j = 0; j < len; ++j) sum[j] = std::log(sum[j]);
+      sum = sum.log();
       for (index_t c = 0; c < C; ++c)
-        for (index_t j = 0; j < len; ++j)
-          y[base + c * S + j] = (x[base + c * S + j] - max[j]) - sum[j];
+        ArrayMap<T>(y + base + c * S, len) = (ConstArrayMap<T>(x + base + c * S, len) - max) - sum;
     } else {
-      for (index_t j = 0; j < len; ++j) sum[j] = T(1) / sum[j];
-      for (index_t c = 0; c < C; ++c)
-        for (index_t j = 0; j < len; ++j) y[base + c * S + j] *= sum[j];
+      sum = sum.inverse();
+      for (index_t c = 0; c < C; ++c) ArrayMap<T>(y + base + c * S, len) *= sum;
     }
   });
 }
@@ -66,19 +91,39 @@ void softmax_forward(T* y, const T* x, index_t N, index_t C, index_t S, bool log
 template <typename T>
 void softmax_backward(T* dx, const T* dy, const T* y, index_t N, index_t C, index_t S,
                       bool log_space) {
+  using detail::ArrayMap;
+  using detail::ConstArrayMap;
+  if (S == 1) {
+#pragma omp parallel for schedule(static) if (N * C > 16384)
+    for (index_t n = 0; n < N; ++n) {
+      ConstArrayMap<T> g(dy + n * C, C), out(y + n * C, C);
+      ArrayMap<T> d(dx + n * C, C);
+      if (log_space)
+        d = g - out.exp() * g.sum();
+      else
+        d = out * (g - (g * out).sum());
+    }
+    return;
+  }
   detail::for_each_column_block(N, C, S, [&](index_t base, index_t len) {
-    T dot[kSoftmaxBlock];
-    std::fill(dot, dot + len, T(0));
-    for (index_t c = 0; c < C; ++c)
-      for (index_t j = 0; j < len; ++j) {
-        const index_t i = base + c * S + j;
-        dot[j] += log_space ? dy[i] : dy[i] * y[i];
-      }
-    for (index_t c = 0; c < C; ++c)
-      for (index_t j = 0; j < len; ++j) {
-        const index_t i = base + c * S + j;
-        dx[i] = log_space ? dy[i] - std::exp(y[i]) * dot[j] : y[i] * (dy[i] - dot[j]);
-      }
+    detail::Column<T> dot_storage;
+    auto dot = dot_storage.head(len);
+    dot.setZero();
+    for (index_t c = 0; c < C; ++c) {
+      ConstArrayMap<T> g(dy + base + c * S, len);
+      if (log_space)
+        dot += g;
+      else
+        dot += g * ConstArrayMap<T>(y + base + c * S, len);
+    }
+    for (index_t c = 0; c < C; ++c) {
+      ConstArrayMap<T> g(dy + base + c * S, len), out(y + base + c * S, len);
+      ArrayMap<T> d(dx + base + c * S, len);
+      if (log_space)
+        d = g - out.exp() * dot;
+      else
+        d = out * (g - dot);
+    }
   });
 }
 

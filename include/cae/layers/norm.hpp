@@ -86,8 +86,9 @@ class Normalization : public Module<T> {
 
   std::string describe() const override {
     const auto m = options_.momentum();
-    return str(name_, "(", channels_, ", eps=", options_.eps(), ", momentum=",
-               m ? str(*m) : std::string("None"), ", affine=", options_.affine() ? "True" : "False",
+    std::string momentum = m ? str(*m) : std::string("None");
+    if (momentum.find_first_of(".eN") == std::string::npos) momentum += ".0";  // Python's 1.0
+    return str(name_, "(", channels_, ", eps=", options_.eps(), ", momentum=", momentum, ", affine=", options_.affine() ? "True" : "False",
                ", track_running_stats=", options_.track_running_stats() ? "True" : "False", ")");
   }
 
