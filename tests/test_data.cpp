@@ -747,6 +747,29 @@ TEST_CASE("DataLoader prefetch gives the same batches, transforms included", "[d
     for (index_t k = 0; k < b.size(); ++k)
       CHECK(max_abs_diff(Tensor<float>(b.images.sample(k)), Tensor<float>(d.image(b.indices[static_cast<std::size_t>(k)]))) == 0.0f);
 
+  // A transform may change the shape (a random crop); prefetch still agrees.
+  const BatchTransform crop = [](Tensor<float>& images, Rng& rng) {
+    const index_t n = images.dim(0), oy = rng.integer(0, 1), ox = rng.integer(0, 1);
+    Tensor<float> out({n, 1, 3, 3});
+    for (index_t i = 0; i < n; ++i)
+      for (index_t y = 0; y < 3; ++y)
+        for (index_t x = 0; x < 3; ++x) out.at({i, 0, y, x}) = images.at({i, 0, y + oy, x + ox});
+    images = out;
+  };
+  DataLoader crop_plain(d, DataLoaderOptions(8).seed(4)), crop_ahead(d, DataLoaderOptions(8).seed(4).prefetch(true));
+  crop_plain.set_transform(crop);
+  crop_ahead.set_transform(crop);
+  for (int epoch = 0; epoch < 2; ++epoch) {
+    Batch x;
+    while (crop_plain.next(x)) {
+      const Batch* y = crop_ahead.next();
+      REQUIRE(y != nullptr);
+      CHECK(x.images.shape() == Shape{x.size(), 1, 3, 3});
+      CHECK(max_abs_diff(x.images, y->images) == 0.0f);
+    }
+    CHECK(crop_ahead.next() == nullptr);
+  }
+
   // An exception in the transform reaches the caller, with or without prefetch.
   for (bool prefetch : {false, true}) {
     DataLoader failing(d, DataLoaderOptions(4).prefetch(prefetch));

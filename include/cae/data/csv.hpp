@@ -114,7 +114,9 @@ inline Dataset parse_pixel_csv(const char* text, std::size_t size, const std::st
   std::vector<unsigned char> values;
   std::vector<int> labels;
   std::vector<long long> row_ids;
-  for (index_t line = 2; p != end; ++line) {
+  index_t line = 1;
+  while (p != end) {
+    ++line;
     next_line(b, e);
     if (e == b || (e - b == 1 && *b == '\r')) continue;  // blank lines (e.g. at the end)
     detail::split_csv_line(b, e, fields);

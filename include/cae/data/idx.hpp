@@ -133,7 +133,7 @@ inline Tensor<float> to_images(const IdxArray& a, const std::string& name) {
   CAE_CHECK(h > 0 && w > 0 && h <= 65536 && w <= 65536, IoError, name,
             ": implausible image size ", h, " x ", w);
   std::array<float, 256> scale{};
-  for (int v = 0; v < 256; ++v) scale[v] = static_cast<float>(v) / 255.0f;  // as torchvision's ToTensor
+  for (std::size_t v = 0; v < 256; ++v) scale[v] = static_cast<float>(v) / 255.0f;  // as ToTensor
   Tensor<float> images({n, 1, h, w});
   float* dst = images.data();
   for (std::size_t i = 0; i < a.data.size(); ++i) dst[i] = scale[a.data[i]];
