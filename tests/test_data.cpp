@@ -631,7 +631,7 @@ std::vector<std::vector<index_t>> epoch_indices(DataLoader& loader) {
 
 TEST_CASE("DataLoader covers every sample once per epoch", "[data][loader]") {
   const Dataset d = toy_dataset(103, 7);
-  DataLoader loader(d, DataLoaderOptions(10).seed(5));
+  DataLoader loader(d, DataLoaderOptions(10).shuffle(true).seed(5));
   CHECK(loader.size() == 11);
   for (int epoch = 0; epoch < 3; ++epoch) {
     std::vector<int> seen(103, 0);
@@ -658,8 +658,8 @@ TEST_CASE("DataLoader covers every sample once per epoch", "[data][loader]") {
 
 TEST_CASE("DataLoader order: seeded, reshuffled per epoch, drop_last, no shuffle", "[data][loader]") {
   const Dataset d = toy_dataset(50, 3);
-  DataLoader a(d, DataLoaderOptions(8).seed(1)), b(d, DataLoaderOptions(8).seed(1)),
-      c(d, DataLoaderOptions(8).seed(2));
+  DataLoader a(d, DataLoaderOptions(8).shuffle(true).seed(1)), b(d, DataLoaderOptions(8).shuffle(true).seed(1)),
+      c(d, DataLoaderOptions(8).shuffle(true).seed(2));
   const auto a0 = epoch_indices(a), a1 = epoch_indices(a);
   CHECK(a0 == epoch_indices(b));
   CHECK(a1 == epoch_indices(b));
@@ -667,11 +667,11 @@ TEST_CASE("DataLoader order: seeded, reshuffled per epoch, drop_last, no shuffle
   CHECK(a0 != epoch_indices(c));    // another seed, another order
 
   // Resuming at epoch 1 sees epoch 1's order.
-  DataLoader resumed(d, DataLoaderOptions(8).seed(1));
+  DataLoader resumed(d, DataLoaderOptions(8).shuffle(true).seed(1));
   resumed.set_epoch(1);
   CHECK(epoch_indices(resumed) == a1);
 
-  DataLoader dropped(d, DataLoaderOptions(8).seed(1).drop_last(true));
+  DataLoader dropped(d, DataLoaderOptions(8).shuffle(true).seed(1).drop_last(true));
   CHECK(dropped.size() == 6);
   const auto dr = epoch_indices(dropped);
   REQUIRE(dr.size() == 6);
@@ -716,8 +716,8 @@ TEST_CASE("DataLoader prefetch gives the same batches, transforms included", "[d
     for (float& v : images) v = std::min(1.0f, std::max(0.0f, v + static_cast<float>(rng.uniform(-0.1, 0.1))));
   };
   for (bool drop_last : {false, true}) {
-    DataLoader plain(d, DataLoaderOptions(5).seed(9).drop_last(drop_last));
-    DataLoader ahead(d, DataLoaderOptions(5).seed(9).drop_last(drop_last).prefetch(true));
+    DataLoader plain(d, DataLoaderOptions(5).shuffle(true).seed(9).drop_last(drop_last));
+    DataLoader ahead(d, DataLoaderOptions(5).shuffle(true).seed(9).drop_last(drop_last).prefetch(true));
     plain.set_transform(jitter);
     ahead.set_transform(jitter);
     for (int epoch = 0; epoch < 3; ++epoch) {
@@ -742,7 +742,7 @@ TEST_CASE("DataLoader prefetch gives the same batches, transforms included", "[d
   }
 
   // Without a transform the batch holds the dataset's values exactly.
-  DataLoader ahead(d, DataLoaderOptions(6).seed(3).prefetch(true));
+  DataLoader ahead(d, DataLoaderOptions(6).shuffle(true).seed(3).prefetch(true));
   for (const Batch& b : ahead)
     for (index_t k = 0; k < b.size(); ++k)
       CHECK(max_abs_diff(Tensor<float>(b.images.sample(k)), Tensor<float>(d.image(b.indices[static_cast<std::size_t>(k)]))) == 0.0f);
@@ -756,7 +756,7 @@ TEST_CASE("DataLoader prefetch gives the same batches, transforms included", "[d
         for (index_t x = 0; x < 3; ++x) out.at({i, 0, y, x}) = images.at({i, 0, y + oy, x + ox});
     images = out;
   };
-  DataLoader crop_plain(d, DataLoaderOptions(8).seed(4)), crop_ahead(d, DataLoaderOptions(8).seed(4).prefetch(true));
+  DataLoader crop_plain(d, DataLoaderOptions(8).shuffle(true).seed(4)), crop_ahead(d, DataLoaderOptions(8).shuffle(true).seed(4).prefetch(true));
   crop_plain.set_transform(crop);
   crop_ahead.set_transform(crop);
   for (int epoch = 0; epoch < 2; ++epoch) {
@@ -834,7 +834,7 @@ TEST_CASE("real MNIST: 60k + 10k, known first labels", "[data][real]") {
   CHECK(*std::min_element(train.images.begin(), train.images.end()) == 0.0f);
   CHECK(*std::max_element(train.images.begin(), train.images.end()) == 1.0f);
   CHECK_NOTHROW(train.validate("mnist train"));
-  DataLoader loader(train, DataLoaderOptions(64).seed(1).prefetch(true));
+  DataLoader loader(train, DataLoaderOptions(64).shuffle(true).seed(1).prefetch(true));
   index_t n = 0;
   for (const Batch& b : loader) n += b.size();
   CHECK(n == 60000);

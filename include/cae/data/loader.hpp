@@ -80,7 +80,7 @@ struct DataLoaderOptions {
 
  private:
   index_t batch_size_;
-  bool shuffle_ = true;
+  bool shuffle_ = false;  // as torch.utils.data.DataLoader
   bool drop_last_ = false;
   std::uint64_t seed_ = 0;
   bool prefetch_ = false;

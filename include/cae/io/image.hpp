@@ -42,6 +42,13 @@ inline Tensor<float> load_image(const std::string& path, int channels = 0) {
   const std::vector<unsigned char> bytes = read_file(path);
   CAE_CHECK(bytes.size() <= 0x7fffffff, IoError, path, ": image file too large");
   int w = 0, h = 0, c = 0;
+  // Check the claimed size before decoding, so a hostile header cannot make
+  // stb allocate gigabytes.
+  if (stbi_info_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &c)) {
+    constexpr long long kMaxPixels = 1LL << 26;  // 64 megapixels
+    CAE_CHECK(static_cast<long long>(w) * h <= kMaxPixels, IoError, path, ": image claims ", w,
+              "x", h, " pixels, above cae's limit of ", kMaxPixels);
+  }
   std::unique_ptr<unsigned char, void (*)(void*)> pixels(
       stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &c, channels),
       stbi_image_free);
