@@ -118,10 +118,10 @@ TEST_CASE("SSIM matches a numpy/scipy computation", "[metrics][ssim]") {
   testing::Fixture f(files[0]);
   Tensor<double> a = f.tensor<double>("a"), b = f.tensor<double>("b");
   Tensor<double> batch_a({2, a.dim(0), a.dim(1), a.dim(2)}), batch_b = batch_a;
-  batch_a.sample(0) = a;
-  batch_a.sample(1) = b;
-  batch_b.sample(0) = b;
-  batch_b.sample(1) = b;
+  batch_a.sample(0).copy_from(a);
+  batch_a.sample(1).copy_from(b);
+  batch_b.sample(0).copy_from(b);
+  batch_b.sample(1).copy_from(b);
   set_num_threads(1);
   const auto one = ssim_per_image(batch_a, batch_b);
   set_num_threads(2);

@@ -375,7 +375,7 @@ std::vector<DistortionRecord> distort_(Tensor<T>& images, DistortionMode mode, R
     Tensor<T> work = view;  // a private copy: rotations replace the tensor
     const std::vector<Distortion> which = choose_distortions(mode, local, opt);
     records[static_cast<std::size_t>(i)] = apply_distortions_(work, which, local, opt);
-    view = work;  // writes through into `images`
+    view.copy_from(work);  // writes into `images`
   }
   return records;
 }

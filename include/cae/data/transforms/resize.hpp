@@ -7,60 +7,25 @@
 // output buffer between calls.
 #pragma once
 
-#include <cstdint>
 #include <string>
 #include <utility>
-#include <vector>
 
 #include "cae/error.hpp"
+#include "cae/kernels/upsample.hpp"
 #include "cae/random.hpp"
 #include "cae/tensor.hpp"
 
 namespace cae::data {
 
-namespace detail {
-
-// For one axis: the two source indices and weights of every output index.
-template <typename T>
-struct LinearTaps {
-  std::vector<index_t> i0, i1;
-  std::vector<T> w0, w1;
-};
-
-// PyTorch's source index with align_corners=False: src = scale * (dst + 0.5) - 0.5,
-// scale = in / out rounded to T, clamped at 0 (not at in - 1: past the last
-// pixel both taps read the last pixel, so the weights still sum to 1). src and
-// the fractional weight are formed in double before rounding to T, as in
-// PyTorch 1.13 (rounding src to float first is off by up to 1.3e-6 at
-// 32 -> 320). Compiled with FMA (-march=native on x86-64) the float results are
-// bit-identical to PyTorch's NCHW kernel (used for C > 1); single-channel
-// tensors, which PyTorch sends through its channels-last kernel, and builds
-// without FMA differ from PyTorch by a rounding or two (< 2.5e-7 on [0, 1]).
-template <typename T>
-LinearTaps<T> linear_taps(index_t in, index_t out) {
-  LinearTaps<T> t;
-  t.i0.resize(out);
-  t.i1.resize(out);
-  t.w0.resize(out);
-  t.w1.resize(out);
-  const T scale = static_cast<T>(in) / static_cast<T>(out);
-  for (index_t d = 0; d < out; ++d) {
-    double src = static_cast<double>(scale) * (static_cast<double>(d) + 0.5) - 0.5;
-    if (src < 0) src = 0;
-    const index_t i0 = static_cast<index_t>(src);
-    t.i0[d] = i0;
-    t.i1[d] = i0 + (i0 < in - 1 ? 1 : 0);
-    t.w1[d] = static_cast<T>(src - static_cast<double>(i0));
-    t.w0[d] = T(1) - t.w1[d];
-  }
-  return t;
-}
-
-}  // namespace detail
-
 // out: [..., out_h, out_w] (resized here); in: [C, H, W] or [N, C, H, W].
-// Every (image, channel) plane is independent: OpenMP runs over planes, so the
-// result does not depend on the thread count.
+// The arithmetic is the Upsample layer's kernel (kernels/upsample.hpp): the
+// source coordinate and weights formed in double and rounded to T, as ATen
+// does, then interpolation along W and along H in PyTorch's order. Compiled
+// with FMA (-march=native on x86-64), float results are bit-identical to
+// PyTorch's NCHW kernel (used for C > 1); single-channel tensors, which PyTorch
+// sends through its channels-last kernel, and builds without FMA differ from
+// PyTorch by a rounding or two (< 2.5e-7 on [0, 1]). Planes are independent,
+// so the result does not depend on the thread count.
 template <typename T>
 void resize_bilinear(Tensor<T>& out, const Tensor<T>& in, index_t out_h, index_t out_w) {
   CAE_CHECK(in.rank() == 3 || in.rank() == 4, ShapeError,
@@ -75,35 +40,8 @@ void resize_bilinear(Tensor<T>& out, const Tensor<T>& in, index_t out_h, index_t
   out_shape[in.rank() - 1] = out_w;
   out.resize(out_shape);
   const index_t planes = in.numel() / (in_h * in_w);
-  const detail::LinearTaps<T> ty = detail::linear_taps<T>(in_h, out_h);
-  const detail::LinearTaps<T> tx = detail::linear_taps<T>(in_w, out_w);
-  const T* src = in.data();
-  T* dst = out.data();
-#pragma omp parallel if (planes * out_h * out_w > 65536)
-  {
-    // Each source row is interpolated along W once (ATen's inner step), then
-    // output rows blend two of those rows along H; the arithmetic per output
-    // pixel is unchanged, only shared work is not repeated.
-    std::vector<T> rows(static_cast<std::size_t>(in_h * out_w));
-#pragma omp for schedule(static)
-    for (index_t p = 0; p < planes; ++p) {
-      const T* plane = src + p * in_h * in_w;
-      for (index_t i = 0; i < in_h; ++i) {
-        const T* r = plane + i * in_w;
-        T* hr = rows.data() + i * out_w;
-        for (index_t x = 0; x < out_w; ++x) hr[x] = r[tx.i0[x]] * tx.w0[x] + r[tx.i1[x]] * tx.w1[x];
-      }
-      T* o = dst + p * out_h * out_w;
-      for (index_t y = 0; y < out_h; ++y) {
-        const T* top = rows.data() + ty.i0[y] * out_w;
-        const T* bottom = rows.data() + ty.i1[y] * out_w;
-        const T h0 = ty.w0[y], h1 = ty.w1[y];
-        T* orow = o + y * out_w;
-#pragma omp simd
-        for (index_t x = 0; x < out_w; ++x) orow[x] = top[x] * h0 + bottom[x] * h1;
-      }
-    }
-  }
+  kernels::bilinear_resize(out.data(), in.data(), planes, in_h, in_w, out_h, out_w,
+                           /*align_corners=*/false);
 }
 
 template <typename T>
