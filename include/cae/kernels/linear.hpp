@@ -27,7 +27,7 @@ using ConstMatrix =
 // Tile sizes: big enough to keep Eigen's packed panels busy, small enough that
 // a batch of 64 x 1000 features still gives several tiles to share.
 constexpr index_t kTileRows = 64;
-constexpr index_t kTileCols = 128;
+constexpr index_t kTileCols = 256;
 // Below this many multiply-adds a parallel region costs more than it saves.
 constexpr index_t kParallelWork = index_t(1) << 16;
 

@@ -69,15 +69,21 @@ void max_pool2d_forward(T* y, pool_index_t* argmax, const T* x, index_t planes,
         index_t w0 = ow * g.stride_w - g.pad_w;
         const index_t w1 = std::min(w0 + (g.kernel_w - 1) * g.dilation_w + 1, g.in_w);
         while (w0 < 0) w0 += g.dilation_w;
-        T best = -std::numeric_limits<T>::infinity();
-        index_t best_at = -1;
+        if (h0 >= h1 || w0 >= w1) {
+          yp[oh * g.out_w + ow] = -std::numeric_limits<T>::infinity();
+          ip[oh * g.out_w + ow] = -1;
+          continue;
+        }
+        T best = xp[h0 * g.in_w + w0];
+        index_t best_at = h0 * g.in_w + w0;
         for (index_t ih = h0; ih < h1; ih += g.dilation_h) {
           const T* row = xp + ih * g.in_w;
           for (index_t iw = w0; iw < w1; iw += g.dilation_w) {
-            if (best_at < 0 || row[iw] > best) {
-              best = row[iw];
-              best_at = ih * g.in_w + iw;
-            }
+            // Ties keep the first maximum. Masks rather than a branch, which
+            // random data would mispredict half the time.
+            const index_t take = -static_cast<index_t>(row[iw] > best);
+            best_at ^= (best_at ^ (ih * g.in_w + iw)) & take;
+            best = row[iw] > best ? row[iw] : best;
           }
         }
         yp[oh * g.out_w + ow] = best;

@@ -41,105 +41,136 @@ inline bool prefer_running_max(const Pool2dGeometry& g) {
 
 namespace running_max_detail {
 
-// First and last element of window o, clipped to the sequence [0, n).
-inline void window_span(index_t o, index_t n, index_t kernel, index_t stride, index_t pad,
-                        index_t& first, index_t& last) {
-  first = o * stride - pad;
-  last = std::min(first + kernel - 1, n - 1);
-  first = std::max<index_t>(first, 0);
+// Which prefix/suffix entries window o reads: its first and last element,
+// clipped to the sequence [0, n), and whether it lies within one block.
+struct Span {
+  index_t first, last;
+  enum Use : int { Both, SuffixOnly, PrefixOnly } use;
+};
+
+// The spans of all m windows along one axis; the same for every row and plane,
+// so they are worked out once per call (in the calling thread's reused table).
+inline const Span* spans(int axis, index_t n, index_t m, index_t kernel, index_t stride,
+                         index_t pad) {
+  thread_local std::vector<Span> tables[2];
+  auto& t = tables[axis];
+  t.resize(static_cast<std::size_t>(m));
+  for (index_t o = 0; o < m; ++o) {
+    const index_t start = o * stride - pad;
+    const index_t a = std::max<index_t>(start, 0), b = std::min(start + kernel - 1, n - 1);
+    Span::Use use = Span::Both;
+    if (a / kernel == b / kernel) {
+      // Within one block, a window either starts at the block's start (the
+      // prefix up to b covers it) or was clipped at the sequence's end, so the
+      // block ends at b and the suffix from a covers it.
+      use = a % kernel == 0 ? Span::PrefixOnly : Span::SuffixOnly;
+    }
+    t[static_cast<std::size_t>(o)] = {a, b, use};
+  }
+  return t.data();
 }
 
 // Windows of one row: row[0, n) -> out / out_at [m]; out_at is the position in
 // the plane (row_offset + column). pre/suf hold n values and positions each.
 template <typename T>
 void row_pass(T* out, pool_index_t* out_at, const T* row, index_t n, index_t m, index_t kernel,
-              index_t stride, index_t pad, pool_index_t row_offset, T* pre, pool_index_t* pre_at,
-              T* suf, pool_index_t* suf_at) {
-  for (index_t i = 0; i < n; ++i) {
-    if (i % kernel == 0 || row[i] > pre[i - 1]) {
-      pre[i] = row[i];
-      pre_at[i] = static_cast<pool_index_t>(i);
-    } else {
-      pre[i] = pre[i - 1];
-      pre_at[i] = pre_at[i - 1];
+              const Span* span, pool_index_t row_offset, T* pre, pool_index_t* pre_at, T* suf,
+              pool_index_t* suf_at) {
+  for (index_t b0 = 0; b0 < n; b0 += kernel) {
+    const index_t end = std::min(b0 + kernel, n);
+    // Selects rather than branches: on random data a branch here is a coin flip.
+    T best = row[b0];
+    pool_index_t at = static_cast<pool_index_t>(b0);
+    pre[b0] = best;
+    pre_at[b0] = at;
+    for (index_t i = b0 + 1; i < end; ++i) {
+      const T v = row[i];
+      const bool greater = v > best;  // ties keep the earlier element
+      best = greater ? v : best;
+      at = greater ? static_cast<pool_index_t>(i) : at;
+      pre[i] = best;
+      pre_at[i] = at;
     }
-  }
-  for (index_t i = n - 1; i >= 0; --i) {
-    if (i == n - 1 || i % kernel == kernel - 1 || row[i] >= suf[i + 1]) {
-      suf[i] = row[i];
-      suf_at[i] = static_cast<pool_index_t>(i);
-    } else {
-      suf[i] = suf[i + 1];
-      suf_at[i] = suf_at[i + 1];
+    best = row[end - 1];
+    at = static_cast<pool_index_t>(end - 1);
+    suf[end - 1] = best;
+    suf_at[end - 1] = at;
+    for (index_t i = end - 2; i >= b0; --i) {
+      const T v = row[i];
+      const bool not_less = v >= best;  // ties move to the earlier element
+      best = not_less ? v : best;
+      at = not_less ? static_cast<pool_index_t>(i) : at;
+      suf[i] = best;
+      suf_at[i] = at;
     }
   }
   for (index_t o = 0; o < m; ++o) {
-    index_t a, b;
-    window_span(o, n, kernel, stride, pad, a, b);
+    const index_t a = span[o].first, b = span[o].last;
     bool take_suffix;
-    if (a / kernel == b / kernel) {
-      // One block: a window that does not start at the block's start was
-      // clipped at the sequence's end, so the suffix from a covers it exactly.
-      take_suffix = a % kernel != 0;
-    } else {
-      take_suffix = suf[a] >= pre[b];
+    switch (span[o].use) {
+      case Span::SuffixOnly: take_suffix = true; break;
+      case Span::PrefixOnly: take_suffix = false; break;
+      default: take_suffix = suf[a] >= pre[b];  // the suffix part comes first
     }
     out[o] = take_suffix ? suf[a] : pre[b];
     out_at[o] = row_offset + (take_suffix ? suf_at[a] : pre_at[b]);
   }
 }
 
-// The same along columns, all m_cols columns at once (contiguous rows, so the
-// inner loops vectorize): rows [n][m_cols] -> out [m][m_cols]. `rows` becomes
-// the prefix array in place; suf / suf_at are [n][m_cols] scratch.
+// The same down the columns, all m_cols columns at once (contiguous rows, so
+// the inner loops vectorize): rows [n][m_cols] -> out [m][m_cols]. `rows`
+// becomes the prefix array in place; suf / suf_at are [n][m_cols] scratch.
 template <typename T>
 void column_pass(T* out, pool_index_t* out_at, T* rows, pool_index_t* rows_at, index_t n,
-                 index_t m_cols, index_t m, index_t kernel, index_t stride, index_t pad, T* suf,
+                 index_t m_cols, index_t m, index_t kernel, const Span* span, T* suf,
                  pool_index_t* suf_at) {
-  for (index_t i = n - 1; i >= 0; --i) {
-    T* s = suf + i * m_cols;
-    pool_index_t* s_at = suf_at + i * m_cols;
-    const T* r = rows + i * m_cols;
-    const pool_index_t* r_at = rows_at + i * m_cols;
-    if (i == n - 1 || i % kernel == kernel - 1) {
-      std::copy(r, r + m_cols, s);
-      std::copy(r_at, r_at + m_cols, s_at);
-    } else {
-      const T* below = s + m_cols;
-      const pool_index_t* below_at = s_at + m_cols;
+  for (index_t b0 = 0; b0 < n; b0 += kernel) {
+    const index_t end = std::min(b0 + kernel, n);
+    std::copy(rows + (end - 1) * m_cols, rows + end * m_cols, suf + (end - 1) * m_cols);
+    std::copy(rows_at + (end - 1) * m_cols, rows_at + end * m_cols, suf_at + (end - 1) * m_cols);
+    for (index_t i = end - 2; i >= b0; --i) {
+      T* __restrict s = suf + i * m_cols;
+      pool_index_t* __restrict s_at = suf_at + i * m_cols;
+      const T* __restrict below = s + m_cols;
+      const pool_index_t* __restrict below_at = s_at + m_cols;
+      const T* __restrict r = rows + i * m_cols;
+      const pool_index_t* __restrict r_at = rows_at + i * m_cols;
+#pragma omp simd
       for (index_t c = 0; c < m_cols; ++c) {
         const bool here = r[c] >= below[c];
         s[c] = here ? r[c] : below[c];
         s_at[c] = here ? r_at[c] : below_at[c];
       }
     }
-  }
-  for (index_t i = 0; i < n; ++i) {
-    if (i % kernel == 0) continue;  // a block starts: the prefix is the row itself
-    T* r = rows + i * m_cols;
-    pool_index_t* r_at = rows_at + i * m_cols;
-    const T* above = r - m_cols;
-    const pool_index_t* above_at = r_at - m_cols;
-    for (index_t c = 0; c < m_cols; ++c) {
-      const bool here = r[c] > above[c];
-      r[c] = here ? r[c] : above[c];
-      r_at[c] = here ? r_at[c] : above_at[c];
+    for (index_t i = b0 + 1; i < end; ++i) {
+      T* __restrict r = rows + i * m_cols;
+      pool_index_t* __restrict r_at = rows_at + i * m_cols;
+      const T* __restrict above = r - m_cols;
+      const pool_index_t* __restrict above_at = r_at - m_cols;
+#pragma omp simd
+      for (index_t c = 0; c < m_cols; ++c) {
+        const bool here = r[c] > above[c];
+        r[c] = here ? r[c] : above[c];
+        r_at[c] = here ? r_at[c] : above_at[c];
+      }
     }
   }
   for (index_t o = 0; o < m; ++o) {
-    index_t a, b;
-    window_span(o, n, kernel, stride, pad, a, b);
-    T* y = out + o * m_cols;
-    pool_index_t* y_at = out_at + o * m_cols;
+    const index_t a = span[o].first, b = span[o].last;
+    T* __restrict y = out + o * m_cols;
+    pool_index_t* __restrict y_at = out_at + o * m_cols;
     const T* s = suf + a * m_cols;
     const pool_index_t* s_at = suf_at + a * m_cols;
     const T* p = rows + b * m_cols;
     const pool_index_t* p_at = rows_at + b * m_cols;
-    if (a / kernel == b / kernel) {
-      const bool take_suffix = a % kernel != 0;
-      std::copy(take_suffix ? s : p, (take_suffix ? s : p) + m_cols, y);
-      std::copy(take_suffix ? s_at : p_at, (take_suffix ? s_at : p_at) + m_cols, y_at);
+    if (span[o].use == Span::SuffixOnly) {
+      std::copy(s, s + m_cols, y);
+      std::copy(s_at, s_at + m_cols, y_at);
+    } else if (span[o].use == Span::PrefixOnly) {
+      std::copy(p, p + m_cols, y);
+      std::copy(p_at, p_at + m_cols, y_at);
     } else {
+#pragma omp simd
       for (index_t c = 0; c < m_cols; ++c) {
         const bool take_suffix = s[c] >= p[c];
         y[c] = take_suffix ? s[c] : p[c];
@@ -179,6 +210,10 @@ void max_pool2d_running_forward(T* y, pool_index_t* argmax, const T* x, index_t 
   // Per plane: row results and column suffixes [in_h][out_w], row prefix/suffix [in_w].
   const index_t grid = g.in_h * g.out_w;
   const index_t scratch = 2 * grid + 2 * g.in_w;
+  const running_max_detail::Span* col_spans =
+      running_max_detail::spans(0, g.in_w, g.out_w, g.kernel_w, g.stride_w, g.pad_w);
+  const running_max_detail::Span* row_spans =
+      running_max_detail::spans(1, g.in_h, g.out_h, g.kernel_h, g.stride_h, g.pad_h);
 #pragma omp parallel for schedule(static) if (planes * in_plane > 16384)
   for (index_t p = 0; p < planes; ++p) {
     auto& s = running_max_detail::thread_scratch<T>();
@@ -198,12 +233,11 @@ void max_pool2d_running_forward(T* y, pool_index_t* argmax, const T* x, index_t 
     const T* xp = x + p * in_plane;
     for (index_t ih = 0; ih < g.in_h; ++ih)
       running_max_detail::row_pass(rows + ih * g.out_w, rows_at + ih * g.out_w, xp + ih * g.in_w,
-                                   g.in_w, g.out_w, g.kernel_w, g.stride_w, g.pad_w,
+                                   g.in_w, g.out_w, g.kernel_w, col_spans,
                                    static_cast<pool_index_t>(ih * g.in_w), line_pre, line_pre_at,
                                    line_suf, line_suf_at);
     running_max_detail::column_pass(y + p * out_plane, argmax + p * out_plane, rows, rows_at,
-                                    g.in_h, g.out_w, g.out_h, g.kernel_h, g.stride_h, g.pad_h, suf,
-                                    suf_at);
+                                    g.in_h, g.out_w, g.out_h, g.kernel_h, row_spans, suf, suf_at);
   }
 }
 
