@@ -454,6 +454,34 @@ TEST_CASE("conv backward accumulates, skips the input gradient on request, reuse
   CHECK(max_abs_diff(up.bias_grad(), channel_sums(yu)) < 1e-12);
 }
 
+TEST_CASE("conv rebuilds its column tiles when the input changes in place", "[conv]") {
+  // Layers big enough that column tiles are shared between tasks and kept from
+  // forward to backward; a second batch in the same buffer must not see them.
+  auto check = [](auto make, const Shape& input) {
+    auto layer = make();
+    auto fresh = make();
+    *fresh.parameters()[0].value = *layer.parameters()[0].value;
+    Tensor<float> x(input);
+    Rng rng(9);
+    x.fill_uniform(rng, -1, 1);
+    const Tensor<float> dy = layer.forward(x);
+    layer.backward(dy);
+    x.fill_uniform(rng, -1, 1);  // new data, same buffer
+    layer.zero_grad();
+    const Tensor<float> y = layer.forward(x);
+    const Tensor<float> dx = layer.backward(dy);
+    const Tensor<float> w = layer.weight_grad();
+    Tensor<float> x_copy = x;
+    fresh.zero_grad();
+    CHECK(bitwise_equal(fresh.forward(x_copy), y));
+    CHECK(bitwise_equal(fresh.backward(dy), dx));
+    CHECK(bitwise_equal(fresh.weight_grad(), w));
+  };
+  check([] { return Conv2d<float>(Conv2dOptions(8, 70, 3).padding(1).bias(false)); }, {13, 8, 10, 10});
+  check([] { return ConvTranspose2d<float>(ConvTranspose2dOptions(70, 8, 3).padding(1).bias(false)); },
+        {13, 70, 10, 10});
+}
+
 TEST_CASE("conv errors name the layer and the offending shape", "[conv][errors]") {
   using Catch::Contains;
   Conv2d<float> conv(Conv2dOptions(3, 6, 3).stride(2).padding(1));

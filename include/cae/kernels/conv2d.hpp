@@ -120,7 +120,12 @@ inline ConvPlan make_conv_plan(const ConvGeometry& g, index_t filters, index_t b
 template <typename T>
 struct ConvWorkspace {
   ThreadScratch<T> scratch;    // per thread: a column tile and a [filters, cols] tile
+  Tensor<T> columns;           // [tiles, patch * max_cols]: tiles shared by several tasks
   Tensor<T> weight_partials;   // [chunks, weight size]
+  // What `columns` holds, so the backward pass can reuse the forward's tiles.
+  const T* columns_images = nullptr;
+  ConvGeometry columns_geometry;
+  index_t columns_batch = 0, columns_max_cols = 0;
 };
 
 namespace detail {
@@ -163,6 +168,55 @@ ConstStridedMap<T> tile_columns(const T* images, const ConvGeometry& g, const Co
   return {buffer, K, t.cols, Eigen::OuterStride<>(t.cols)};
 }
 
+// When several tasks (blocks of filters) need the same tile, its column matrix
+// is built once, here, for every tile: tasks are (tile, block of channels).
+// With `reuse`, tiles already built from the same images (same pointer, shapes
+// and tiling) are kept: the caller promises the images did not change since.
+template <typename T>
+void build_shared_columns(const T* images, const ConvGeometry& g, const ConvPlan& plan,
+                          ConvWorkspace<T>& ws, bool reuse) {
+  const index_t K = g.patch_size(), taps = g.kernel_h * g.kernel_w, tile_size = K * plan.max_cols;
+  if (reuse && ws.columns_images == images && ws.columns_geometry == g &&
+      ws.columns_batch == plan.batch && ws.columns_max_cols == plan.max_cols)
+    return;
+  ws.columns_images = images;
+  ws.columns_geometry = g;
+  ws.columns_batch = plan.batch;
+  ws.columns_max_cols = plan.max_cols;
+  ws.columns.resize({plan.tiles, tile_size});
+  const index_t blocks = std::clamp<index_t>(ceil_div(kMinTasks, plan.tiles), 1, g.channels);
+#pragma omp parallel for schedule(dynamic, 1)
+  for (index_t task = 0; task < plan.tiles * blocks; ++task) {
+    const ConvPlan::Tile t = plan.tile(task / blocks, g);
+    index_t c0, c1;
+    block_range(task % blocks, blocks, g.channels, c0, c1);
+    ConvGeometry sub = g;
+    sub.channels = c1 - c0;
+    T* cols = ws.columns.data() + (task / blocks) * tile_size + c0 * taps * t.cols;
+    const index_t per_image = (t.oh_end - t.oh_begin) * g.out_w;
+    for (index_t n = t.n_begin; n < t.n_end; ++n)
+      im2col(cols + (n - t.n_begin) * per_image, t.cols, images + n * g.image_size() + c0 * g.height * g.width,
+             sub, t.oh_begin, t.oh_end);
+  }
+}
+
+// Tile `index`'s column matrix: a view of the image (pointwise, one image), of
+// the shared columns, or built into `buffer`.
+template <typename T>
+ConstStridedMap<T> columns_of(const T* images, const ConvGeometry& g, const ConvPlan& plan,
+                              index_t index, const ConvPlan::Tile& t, bool shared,
+                              const ConvWorkspace<T>& ws, T* buffer) {
+  if (shared && !(g.is_pointwise() && t.n_end - t.n_begin == 1))
+    return {ws.columns.data() + index * g.patch_size() * plan.max_cols, g.patch_size(), t.cols,
+            Eigen::OuterStride<>(t.cols)};
+  return tile_columns(images, g, t, buffer);
+}
+
+// Whether tiles are built once and shared: when more than one task reads each.
+inline bool shares_columns(const ConvGeometry& g, const ConvPlan& plan, index_t blocks) {
+  return blocks > 1 && !(g.is_pointwise() && plan.images_per_tile == 1);
+}
+
 // Rows [f_begin, f_end) of b [batch, filters, P] over the tile's columns: a
 // view for one image, gathered into `buffer` for several.
 template <typename T>
@@ -183,20 +237,26 @@ ConstStridedMap<T> tile_rows(const T* b, index_t filters, index_t f_begin, index
 
 // out [batch, filters, P] = a [filters, patch] * im2col(images [batch, C, H, W]) + bias [filters]
 // (bias may be null). Conv2d's forward; ConvTranspose2d's input gradient.
+// reuse_columns: `images` are unchanged since the last call on this workspace
+// (a backward pass after its forward), so column tiles built then may be kept.
 template <typename T>
 void patch_gemm(T* out, const T* a, const T* bias, const T* images, index_t batch,
-                index_t filters, const ConvGeometry& g, ConvWorkspace<T>& ws) {
+                index_t filters, const ConvGeometry& g, ConvWorkspace<T>& ws,
+                bool reuse_columns = false) {
   using namespace detail;
   const ConvPlan plan = make_conv_plan(g, filters, batch);
   const index_t K = g.patch_size(), P = g.positions(), blocks = plan.filter_blocks;
   reserve_scratch(ws, plan, g, filters);
+  if (!reuse_columns) ws.columns_images = nullptr;  // whatever it holds is stale
+  const bool shared = shares_columns(g, plan, blocks);
+  if (shared) build_shared_columns(images, g, plan, ws, reuse_columns);
 #pragma omp parallel for schedule(dynamic, 1)
   for (index_t task = 0; task < plan.tiles * blocks; ++task) {
     const ConvPlan::Tile t = plan.tile(task / blocks, g);
     index_t f0, f1;
     block_range(task % blocks, blocks, filters, f0, f1);
     T* scratch = ws.scratch.local();
-    const auto cols = tile_columns(images, g, t, scratch);
+    const auto cols = columns_of(images, g, plan, task / blocks, t, shared, ws, scratch);
     Eigen::Map<const RowMatrix<T>> A(a + f0 * K, f1 - f0, K);
     if (t.n_end - t.n_begin == 1) {
       // One image: accumulate straight into the output, pre-set to the bias.
@@ -273,14 +333,18 @@ void patch_gemm_transposed(T* images, const T* a, const T* bias, const T* b, ind
 // da [filters, patch] += sum over the batch of b_n [filters, P] * im2col(images_n)^T.
 // The weight gradient of Conv2d (b = dy, images = x) and of ConvTranspose2d
 // (b = x, images = dy).
+// reuse_columns as for patch_gemm.
 template <typename T>
 void patch_weight_grad(T* da, const T* b, const T* images, index_t batch, index_t filters,
-                       const ConvGeometry& g, ConvWorkspace<T>& ws) {
+                       const ConvGeometry& g, ConvWorkspace<T>& ws, bool reuse_columns = false) {
   using namespace detail;
   const ConvPlan plan = make_conv_plan(g, filters, batch);
   const index_t K = g.patch_size(), size = filters * K;
   const index_t chunks = plan.chunks, blocks = plan.grad_filter_blocks;
   reserve_scratch(ws, plan, g, filters);
+  if (!reuse_columns) ws.columns_images = nullptr;  // whatever it holds is stale
+  const bool shared = shares_columns(g, plan, blocks);
+  if (shared) build_shared_columns(images, g, plan, ws, reuse_columns);
   if (chunks > 1) ws.weight_partials.resize({chunks, size});
   T* partials = ws.weight_partials.data();
 #pragma omp parallel for schedule(dynamic, 1)
@@ -295,7 +359,7 @@ void patch_weight_grad(T* da, const T* b, const T* images, index_t batch, index_
     T* scratch = ws.scratch.local();
     for (index_t k = t0; k < t1; ++k) {
       const ConvPlan::Tile t = plan.tile(k, g);
-      const auto cols = tile_columns(images, g, t, scratch);
+      const auto cols = columns_of(images, g, plan, k, t, shared, ws, scratch);
       const auto B = tile_rows(b, filters, f0, f1, g, t, scratch + K * plan.max_cols);
       dA.noalias() += B * cols.transpose();
     }
@@ -341,7 +405,8 @@ void conv2d_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* x, const
                      index_t batch, index_t out_channels, const ConvGeometry& g,
                      ConvWorkspace<T>& ws) {
   if (dbias) bias_grad(dbias, dy, batch, out_channels, g.positions());
-  patch_weight_grad(dweight, dy, x, batch, out_channels, g, ws);
+  // x is unchanged since the forward pass, whose column tiles are reused.
+  patch_weight_grad(dweight, dy, x, batch, out_channels, g, ws, true);
   if (dx) patch_gemm_transposed(dx, weight, static_cast<const T*>(nullptr), dy, batch,
                                 out_channels, g, ws);
 }

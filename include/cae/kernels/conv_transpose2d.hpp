@@ -34,7 +34,8 @@ void conv_transpose2d_backward(T* dx, T* dweight, T* dbias, const T* dy, const T
                                const ConvGeometry& g, ConvWorkspace<T>& ws) {
   if (dbias) bias_grad(dbias, dy, batch, g.channels, g.height * g.width);
   patch_weight_grad(dweight, x, dy, batch, in_channels, g, ws);
-  if (dx) patch_gemm(dx, weight, static_cast<const T*>(nullptr), dy, batch, in_channels, g, ws);
+  // The input gradient reads the same column tiles of dy as the weight gradient.
+  if (dx) patch_gemm(dx, weight, static_cast<const T*>(nullptr), dy, batch, in_channels, g, ws, true);
 }
 
 }  // namespace cae::kernels

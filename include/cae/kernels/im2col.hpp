@@ -18,7 +18,6 @@
 #pragma once
 
 #include <algorithm>
-#include <cstring>
 
 #include "cae/shape.hpp"
 
@@ -44,6 +43,12 @@ struct ConvGeometry {
   index_t positions() const { return out_h * out_w; }
   // A 1x1 kernel at stride 1 without padding reads each pixel once, in place:
   // the image itself is the column matrix and im2col can be skipped.
+  bool operator==(const ConvGeometry& o) const {
+    return channels == o.channels && height == o.height && width == o.width && out_h == o.out_h &&
+           out_w == o.out_w && kernel_h == o.kernel_h && kernel_w == o.kernel_w &&
+           stride_h == o.stride_h && stride_w == o.stride_w && pad_h == o.pad_h &&
+           pad_w == o.pad_w && dilation_h == o.dilation_h && dilation_w == o.dilation_w;
+  }
   bool is_pointwise() const {
     return kernel_h == 1 && kernel_w == 1 && stride_h == 1 && stride_w == 1 && pad_h == 0 &&
            pad_w == 0 && out_h == height && out_w == width;
@@ -82,6 +87,7 @@ inline void valid_range(index_t offset, index_t stride, index_t width, index_t o
 template <typename T>
 void im2col(T* columns, index_t ld, const T* image, const ConvGeometry& g, index_t oh_begin,
             index_t oh_end) {
+  const index_t out_w = g.out_w, sw = g.stride_w;
   for (index_t c = 0; c < g.channels; ++c) {
     const T* plane = image + c * g.height * g.width;
     for (index_t i = 0; i < g.kernel_h; ++i) {
@@ -89,22 +95,29 @@ void im2col(T* columns, index_t ld, const T* image, const ConvGeometry& g, index
         T* row = columns + ((c * g.kernel_h + i) * g.kernel_w + j) * ld;
         const index_t offset_w = j * g.dilation_w - g.pad_w;
         index_t lo, hi;
-        detail::valid_range(offset_w, g.stride_w, g.width, g.out_w, lo, hi);
-        for (index_t oh = oh_begin; oh < oh_end; ++oh, row += g.out_w) {
+        detail::valid_range(offset_w, sw, g.width, out_w, lo, hi);
+        // Rows are short (7 to 160 values) and many: plain loops, which the
+        // compiler vectorizes in place, beat a memcpy/memset call per row.
+        for (index_t oh = oh_begin; oh < oh_end; ++oh, row += out_w) {
           const index_t ih = oh * g.stride_h - g.pad_h + i * g.dilation_h;
           if (ih < 0 || ih >= g.height) {
-            std::fill(row, row + g.out_w, T(0));
+            for (index_t k = 0; k < out_w; ++k) row[k] = T(0);
             continue;
           }
-          // First valid input pixel of this row; formed only when there is one.
-          const T* src = plane + ih * g.width + (hi > lo ? lo * g.stride_w + offset_w : 0);
-          std::fill(row, row + lo, T(0));
-          if (g.stride_w == 1) {
-            std::memcpy(row + lo, src, sizeof(T) * (hi - lo));
-          } else {
-            for (index_t k = 0; k < hi - lo; ++k) row[lo + k] = src[k * g.stride_w];
+          for (index_t k = 0; k < lo; ++k) row[k] = T(0);
+          if (hi > lo) {
+            // First valid input pixel of this row; formed only when there is one.
+            const T* src = plane + ih * g.width + lo * sw + offset_w;
+            T* dst = row + lo;
+            const index_t n = hi - lo;
+            if (sw == 1) {
+#pragma omp simd
+              for (index_t k = 0; k < n; ++k) dst[k] = src[k];
+            } else {
+              for (index_t k = 0; k < n; ++k) dst[k] = src[k * sw];
+            }
           }
-          std::fill(row + hi, row + g.out_w, T(0));
+          for (index_t k = hi; k < out_w; ++k) row[k] = T(0);
         }
       }
     }
@@ -132,6 +145,7 @@ void col2im(T* image, const T* columns, index_t ld, const ConvGeometry& g, index
           T* dst = plane + ih * g.width + lo * g.stride_w + offset_w;
           const T* src = row + lo;
           if (g.stride_w == 1) {
+#pragma omp simd
             for (index_t k = 0; k < hi - lo; ++k) dst[k] += src[k];
           } else {
             for (index_t k = 0; k < hi - lo; ++k) dst[k * g.stride_w] += src[k];
