@@ -49,7 +49,8 @@ inline index_t pool_output_size(index_t in, index_t kernel, index_t stride, inde
 // Max pooling, direct: each window is scanned in row-major order and the first
 // strictly greater value wins, so ties go to the first maximum, as in PyTorch.
 // A window that holds no input element (possible only with dilation) gives
-// -inf and argmax -1, which backward skips.
+// -inf and argmax -1, which backward skips. Unlike PyTorch, a NaN does not
+// win the window: it compares as usual (false), so it is skipped unless first.
 
 // x [planes, in_h, in_w] -> y, argmax [planes, out_h, out_w]
 template <typename T>

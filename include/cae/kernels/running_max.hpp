@@ -19,7 +19,8 @@
 // thus yields the leftmost max of each row, and the column pass the topmost
 // row among those with the largest value: exactly PyTorch's choice, so output,
 // argmax and gradients match max_pool2d_forward bit for bit, ties included.
-// (Not for NaN: PyTorch lets a NaN win; here NaNs compare as usual.)
+// (NaN excepted: PyTorch lets a NaN win its window; here NaNs compare as
+// usual, and with NaNs in a window the two algorithms may pick differently.)
 //
 // Arrays and argmax as in pool.hpp. Any stride and padding; dilation must be 1.
 #pragma once
@@ -210,9 +211,9 @@ void max_pool2d_running_forward(T* y, pool_index_t* argmax, const T* x, index_t 
   // Per plane: row results and column suffixes [in_h][out_w], row prefix/suffix [in_w].
   const index_t grid = g.in_h * g.out_w;
   const index_t scratch = 2 * grid + 2 * g.in_w;
-  const running_max_detail::Span* col_spans =
+  const running_max_detail::Span* width_spans =
       running_max_detail::spans(0, g.in_w, g.out_w, g.kernel_w, g.stride_w, g.pad_w);
-  const running_max_detail::Span* row_spans =
+  const running_max_detail::Span* height_spans =
       running_max_detail::spans(1, g.in_h, g.out_h, g.kernel_h, g.stride_h, g.pad_h);
 #pragma omp parallel for schedule(static) if (planes * in_plane > 16384)
   for (index_t p = 0; p < planes; ++p) {
@@ -233,11 +234,11 @@ void max_pool2d_running_forward(T* y, pool_index_t* argmax, const T* x, index_t 
     const T* xp = x + p * in_plane;
     for (index_t ih = 0; ih < g.in_h; ++ih)
       running_max_detail::row_pass(rows + ih * g.out_w, rows_at + ih * g.out_w, xp + ih * g.in_w,
-                                   g.in_w, g.out_w, g.kernel_w, col_spans,
+                                   g.in_w, g.out_w, g.kernel_w, width_spans,
                                    static_cast<pool_index_t>(ih * g.in_w), line_pre, line_pre_at,
                                    line_suf, line_suf_at);
     running_max_detail::column_pass(y + p * out_plane, argmax + p * out_plane, rows, rows_at,
-                                    g.in_h, g.out_w, g.out_h, g.kernel_h, row_spans, suf, suf_at);
+                                    g.in_h, g.out_w, g.out_h, g.kernel_h, height_spans, suf, suf_at);
   }
 }
 
