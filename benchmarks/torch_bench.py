@@ -19,6 +19,12 @@ running enough steps to last about --repeat-seconds, after warm-up steps.
 max_rss_mb is the process's peak resident memory (getrusage), baseline_rss_mb the peak
 right after `import torch`, before any model exists.
 
+On a busy machine: loadavg_1m and cpu_utilization (CPU time the worker got / (wall time
+x threads)) tell whether a number was measured in peace. Multi-threaded torch collapses
+when another process holds a core, because its OpenMP threads spin-wait for each other
+at every operation (--omp-wait-policy PASSIVE shows how much of that is spinning);
+cpu_ms_per_step at 1 thread is barely affected by other processes.
+
 BLAS: Debian's torch calls whatever libblas.so.3 the system alternative provides;
 reference BLAS is many times slower than OpenBLAS. Unless --blas system is given, the
 worker processes get LD_LIBRARY_PATH pointing at Debian's OpenBLAS (OpenMP build), and
@@ -179,7 +185,8 @@ def run_worker(args):
         for _ in range(steps_per_repeat):
             step()
         times.append((time.perf_counter() - t0) / steps_per_repeat)
-    cpu_utilization = (process_cpu_seconds() - cpu0) / ((time.perf_counter() - wall0) * args.threads)
+    cpu_seconds = process_cpu_seconds() - cpu0
+    cpu_utilization = cpu_seconds / ((time.perf_counter() - wall0) * args.threads)
 
     libs = mapped_blas_libraries()
     config, blas_threads = openblas_info(libs)
@@ -203,6 +210,9 @@ def run_worker(args):
         "fwd_mflop_per_image": round(torch_models.forward_flops(model, spec.input_shape) / 1e6, 3),
         "loadavg_1m": round(load_before, 2),
         "cpu_utilization": round(cpu_utilization, 3),
+        # CPU time per step (all threads): at 1 thread a measure that other processes on
+        # the machine barely change; at more threads it includes OpenMP spin-waiting.
+        "cpu_ms_per_step": round(cpu_seconds / (repeats * steps_per_repeat) * 1e3, 3),
         "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "loss": spec.loss,
         "input_grad": input_grad,
