@@ -221,7 +221,8 @@ cae::train::History run_epochs(cae::train::Trainer<float>& trainer, Model& model
 struct AutoencoderResult {
   cae::train::History history;
   double initial_test_loss = 0;
-  cae::metrics::ChannelSimilarity similarity;
+  cae::metrics::ChannelSimilarity similarity, grey_similarity;
+  double bce_floor = 0;
   Cost cost;
 };
 
@@ -243,11 +244,31 @@ AutoencoderResult train_autoencoder(const std::string& tag, Model& ae, std::size
 
   // Equation 3 over the test images; the same pass times inference.
   ae.eval();
-  cae::metrics::ChannelSimilarityMeter meter;
-  while (const cae::data::Batch* b = test.next()) meter.add(b->images, ae.forward(b->images));
+  // References: Equation 3 for a constant grey output (the cosine of two
+  // non-negative vectors is high whatever their content), and the lowest BCE
+  // any model can reach (the mean binary entropy of the input pixels, BCE(x, x)).
+  cae::metrics::ChannelSimilarityMeter meter, grey;
+  Tensor<float> constant;
+  double entropy = 0;
+  index_t pixels = 0;
+  while (const cae::data::Batch* b = test.next()) {
+    meter.add(b->images, ae.forward(b->images));
+    constant.resize(b->images.shape());
+    constant.fill(0.5f);
+    grey.add(b->images, constant);
+    for (index_t i = 0; i < b->images.numel(); ++i) {
+      const double x = b->images[i];
+      if (x > 0 && x < 1) entropy -= x * std::log(x) + (1 - x) * std::log(1 - x);
+    }
+    pixels += b->images.numel();
+  }
   r.similarity = meter.result();
+  r.grey_similarity = grey.result();
+  r.bce_floor = entropy / static_cast<double>(pixels);
   std::printf("[%s] Equation 3 on %lld test images: %s\n", tag.c_str(), static_cast<long long>(r.similarity.images),
               r.similarity.str().c_str());
+  std::printf("[%s] reference, a constant grey output: %s; lowest reachable test BCE (pixel entropy) %.5f\n",
+              tag.c_str(), r.grey_similarity.str().c_str(), r.bce_floor);
 
   // Figure 4/7: per row one test image (one per class): the input, each
   // encoder channel as a grey image (stretched to its own range), the restored image.
@@ -388,6 +409,8 @@ void run_design(const PaperDesign& paper, const cae::data::Dataset& ae_train_set
     report.compare(name + " AE similarity, " + channel[c], paper.similarity[static_cast<std::size_t>(c)],
                    a.similarity.per_channel[static_cast<std::size_t>(c)]);
   report.compare(name + " AE similarity, RGB", paper.similarity[3], a.similarity.overall);
+  report.compare(name + " constant grey output, RGB similarity", std::nullopt, a.grey_similarity.overall);
+  report.compare(name + " AE test BCE floor (pixel entropy)", std::nullopt, a.bce_floor);
   report.compare(name + " AE train BCE, last epoch", std::nullopt, a.history.last().train_loss);
   report.compare(name + " AE test BCE, last epoch", std::nullopt, a.history.last().test_loss);
   report_cost(report, name + " AE", a.cost);
@@ -397,7 +420,9 @@ void run_design(const PaperDesign& paper, const cae::data::Dataset& ae_train_set
   for (double v : a.similarity.per_channel) sims.push_back(json::Value(v));
   report[ae_tag + "_similarity"] = json::Value(json::Object{
       {"per_channel_rgb", json::Value(std::move(sims))}, {"overall", json::Value(a.similarity.overall)},
-      {"images", json::Value(static_cast<double>(a.similarity.images))}});
+      {"images", json::Value(static_cast<double>(a.similarity.images))},
+      {"constant_grey_output_overall", json::Value(a.grey_similarity.overall)}});
+  report[ae_tag + "_test_bce_floor"] = json::Value(a.bce_floor);
   report[ae_tag + "_table_shapes"] = shape_list(d == 1 ? paper000::table1_rows() : paper000::table3_rows());
   timings[ae_tag] = cost_json(a.cost);
   timings[ae_tag + "_wall_seconds"] = json::Value(ae_wall);
