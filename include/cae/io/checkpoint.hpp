@@ -287,10 +287,12 @@ inline std::string hex32(std::uint32_t v) {
   return buf;
 }
 
-inline ParsedCheckpoint parse_checkpoint(const std::string& path) {
+// Parses a checkpoint held in memory; `path` names it in error messages.
+inline ParsedCheckpoint parse_checkpoint_bytes(std::vector<unsigned char> bytes,
+                                               const std::string& path) {
   namespace fmt = checkpoint_format;
   ParsedCheckpoint c;
-  c.bytes = read_file(path);
+  c.bytes = std::move(bytes);
   const std::vector<unsigned char>& b = c.bytes;
   CAE_CHECK(b.size() >= fmt::kHeaderSize + fmt::kTrailerSize, IoError, path,
             ": not a cae checkpoint (", b.size(), " bytes, shorter than the ",
@@ -340,6 +342,10 @@ inline ParsedCheckpoint parse_checkpoint(const std::string& path) {
   }
   if (r.remaining() != 0) r.fail(str(r.remaining(), " unexpected bytes after the last section"));
   return c;
+}
+
+inline ParsedCheckpoint parse_checkpoint(const std::string& path) {
+  return parse_checkpoint_bytes(read_file(path), path);
 }
 
 inline std::vector<TensorInfo> infos(const std::vector<StoredTensor>& tensors) {

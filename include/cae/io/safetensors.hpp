@@ -52,10 +52,13 @@ class File {
   };
 
   // Reads and validates the whole file; every problem throws IoError naming it.
-  static File load(const std::string& path) {
+  static File load(const std::string& path) { return parse(io::read_file(path), path); }
+
+  // Validates a safetensors image held in memory; `path` names it in errors.
+  static File parse(std::vector<unsigned char> bytes, const std::string& path) {
     File f;
     f.path_ = path;
-    f.bytes_ = io::read_file(path);
+    f.bytes_ = std::move(bytes);
     const auto& b = f.bytes_;
     CAE_CHECK(b.size() >= 8, IoError, path, ": too short for a safetensors file (", b.size(),
               " bytes)");
