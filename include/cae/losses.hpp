@@ -69,16 +69,21 @@ class BCELoss : public detail::ElementwiseLoss<T> {
   std::string describe() const override { return "BCELoss()"; }
   T forward(const Tensor<T>& prediction, const Tensor<T>& target) override {
     this->check_shapes(prediction, target);
-    for (index_t i = 0; i < prediction.numel(); ++i) {
-      const T p = prediction[i];
-      CAE_CHECK(p >= T(0) && p <= T(1), Error, describe(),
-                ": predictions must be probabilities in [0, 1], got ", p, " at element ", i,
-                " of ", prediction.shape(), " (use BCEWithLogitsLoss for logits)");
-    }
-    Tensor<T>& grad = this->start(prediction, target);
     const index_t n = prediction.numel();
-    kernels::bce_loss_backward(grad.data(), prediction.data(), target.data(), n);
-    return static_cast<T>(kernels::bce_loss_forward(prediction.data(), target.data(), n));
+    Tensor<T>& grad = this->start(prediction, target);
+    // One pass for the loss and its gradient; the kernel checks the range on
+    // the way (NaN when some p is outside [0, 1]).
+    const double loss =
+        kernels::bce_loss_forward(prediction.data(), target.data(), n, grad.data());
+    if (std::isnan(loss)) {
+      for (index_t i = 0; i < n; ++i) {
+        const T p = prediction[i];
+        CAE_CHECK(p >= T(0) && p <= T(1), Error, describe(),
+                  ": predictions must be probabilities in [0, 1], got ", p, " at element ", i,
+                  " of ", prediction.shape(), " (use BCEWithLogitsLoss for logits)");
+      }
+    }
+    return static_cast<T>(loss);
   }
 };
 

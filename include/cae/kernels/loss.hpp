@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "cae/kernels/softmax.hpp"
 #include "cae/shape.hpp"
@@ -30,28 +31,84 @@ void mse_loss_backward(T* dpred, const T* pred, const T* target, index_t n) {
   for (index_t i = 0; i < n; ++i) dpred[i] = scale * (pred[i] - target[i]);
 }
 
-// pred (probabilities in [0, 1]), target: [n].
-// mean(-(target * log(pred) + (1 - target) * log(1 - pred))), each log clamped
-// at -100 as PyTorch does, so a confident wrong 0 or 1 costs 100, not infinity.
+namespace detail {
+// The gradient below for n elements of a mean over `count`, on the calling thread.
 template <typename T>
-double bce_loss_forward(const T* pred, const T* target, index_t n) {
-  double sum = 0;
-  for (index_t i = 0; i < n; ++i) {
-    const double p = pred[i], t = target[i];
-    sum -= t * std::max(std::log(p), -100.0) + (1 - t) * std::max(std::log1p(-p), -100.0);
-  }
-  return sum / static_cast<double>(n);
+void bce_gradient(T* dpred, const T* pred, const T* target, index_t n, index_t count) {
+  const T inv_n = static_cast<T>(1.0 / static_cast<double>(count));
+  const T floor = static_cast<T>(1e-12f);
+#pragma omp simd
+  for (index_t i = 0; i < n; ++i)
+    dpred[i] = (pred[i] - target[i]) / std::max((T(1) - pred[i]) * pred[i], floor) * inv_n;
 }
+}  // namespace detail
+
 // dpred = (pred - target) / max(pred (1 - pred), 1e-12) / n: PyTorch's formula,
 // whose floor keeps the gradient finite at pred = 0 or 1. PyTorch's floor is
 // the float 1e-12f (9.99999996e-13), also for double; so is ours.
 template <typename T>
 void bce_loss_backward(T* dpred, const T* pred, const T* target, index_t n) {
-  const T inv_n = static_cast<T>(1.0 / static_cast<double>(n));
-  const T floor = static_cast<T>(1e-12f);
-#pragma omp parallel for simd schedule(static) if (n > 32768)
-  for (index_t i = 0; i < n; ++i)
-    dpred[i] = (pred[i] - target[i]) / std::max((T(1) - pred[i]) * pred[i], floor) * inv_n;
+  constexpr index_t kBlock = 16384;
+  const index_t blocks = (n + kBlock - 1) / kBlock;
+  if (blocks <= 2) return detail::bce_gradient(dpred, pred, target, n, n);
+#pragma omp parallel for schedule(static)
+  for (index_t k = 0; k < blocks; ++k) {
+    const index_t b = k * kBlock;
+    detail::bce_gradient(dpred + b, pred + b, target + b, std::min(kBlock, n - b), n);
+  }
+}
+
+// pred (probabilities in [0, 1]), target: [n].
+// mean(-(target * log(pred) + (1 - target) * log1p(-pred))), each log clamped
+// at -100 as PyTorch does, so a confident wrong 0 or 1 costs 100, not infinity.
+// Each term is computed in T with Eigen's vectorized log and log1p (PyTorch's
+// float kernel computes its terms in float too); the terms are summed in double,
+// block by block in a fixed order, so the result does not depend on the thread
+// count. Returns NaN when some prediction is outside [0, 1] or NaN, which the
+// caller reports (BCELoss names the element).
+// dpred: null, or [n] to receive bce_loss_backward's gradient in the same pass
+// (one read of pred and target instead of two: the loss is memory-bound).
+template <typename T>
+double bce_loss_forward(const T* pred, const T* target, index_t n, T* dpred = nullptr) {
+  constexpr index_t kBlock = 1024;     // terms evaluated at once, on the stack
+  constexpr index_t kMaxChunks = 1024; // partial sums, on the stack
+  const index_t chunk = std::max<index_t>(16 * kBlock, (n + kMaxChunks - 1) / kMaxChunks);
+  const index_t chunks = (n + chunk - 1) / chunk;
+  double partial[kMaxChunks];
+  bool invalid[kMaxChunks];
+  auto run_chunk = [&](index_t k) {
+    alignas(64) T terms[kBlock];
+    double sum = 0;
+    bool bad = false;
+    const index_t end = std::min(n, (k + 1) * chunk);
+    for (index_t b = k * chunk; b < end; b += kBlock) {
+      const index_t len = std::min(kBlock, end - b);
+      const detail::ConstArrayMap<T> p(pred + b, len), t(target + b, len);
+#pragma omp simd reduction(|| : bad)
+      for (index_t i = 0; i < len; ++i) bad = bad || !(p[i] >= T(0) && p[i] <= T(1));
+      detail::ArrayMap<T>(terms, len) =
+          -(t * p.log().max(T(-100)) + (T(1) - t) * (-p).log1p().max(T(-100)));
+      if (dpred) detail::bce_gradient(dpred + b, pred + b, target + b, len, n);
+#pragma omp simd reduction(+ : sum)
+      for (index_t i = 0; i < len; ++i) sum += static_cast<double>(terms[i]);
+    }
+    partial[k] = sum;
+    invalid[k] = bad;
+  };
+  // Small inputs stay out of OpenMP altogether: even a region whose `if` is
+  // false costs the runtime a team allocation.
+  if (chunks > 2) {
+#pragma omp parallel for schedule(static)
+    for (index_t k = 0; k < chunks; ++k) run_chunk(k);
+  } else {
+    for (index_t k = 0; k < chunks; ++k) run_chunk(k);
+  }
+  double total = 0;
+  for (index_t k = 0; k < chunks; ++k) {
+    if (invalid[k]) return std::numeric_limits<double>::quiet_NaN();
+    total += partial[k];
+  }
+  return total / static_cast<double>(n);
 }
 
 // logits, target: [n]. BCE of sigmoid(logits), written as
