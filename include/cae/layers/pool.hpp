@@ -184,7 +184,10 @@ class MaxPool2d : public Module<T> {
 
   const Tensor<T>& forward(const Tensor<T>& x) override {
     this->check_input(x, 4, "[N, C, H, W]");
-    geometry_ = geometry(x.shape().drop_front());
+    // Worked out (and checked) when the sample shape changes, not per batch:
+    // the checks format describe(), which allocates.
+    if (input_shape_.rank() != 4 || x.shape().drop_front() != input_shape_.drop_front())
+      geometry_ = geometry(x.shape().drop_front());
     input_shape_ = x.shape();
     const index_t planes = x.dim(0) * x.dim(1);
     y_.resize({x.dim(0), x.dim(1), geometry_.out_h, geometry_.out_w});
@@ -254,7 +257,8 @@ class AvgPool2d : public Module<T> {
 
   const Tensor<T>& forward(const Tensor<T>& x) override {
     this->check_input(x, 4, "[N, C, H, W]");
-    geometry_ = geometry(x.shape().drop_front());
+    if (input_shape_.rank() != 4 || x.shape().drop_front() != input_shape_.drop_front())
+      geometry_ = geometry(x.shape().drop_front());
     input_shape_ = x.shape();
     y_.resize({x.dim(0), x.dim(1), geometry_.out_h, geometry_.out_w});
     kernels::avg_pool2d_forward(y_.data(), x.data(), x.dim(0) * x.dim(1), geometry_,

@@ -127,7 +127,10 @@ class Upsample : public Module<T> {
 
   const Tensor<T>& forward(const Tensor<T>& x) override {
     this->check_input(x, 4, "[N, C, H, W]");
-    geometry_ = geometry(x.shape().drop_front());
+    // Worked out (and checked) when the sample shape changes, not per batch:
+    // the checks format describe(), which allocates.
+    if (input_shape_.rank() != 4 || x.shape().drop_front() != input_shape_.drop_front())
+      geometry_ = geometry(x.shape().drop_front());
     input_shape_ = x.shape();
     y_.resize({x.dim(0), x.dim(1), geometry_.out_h, geometry_.out_w});
     const index_t planes = x.dim(0) * x.dim(1);
