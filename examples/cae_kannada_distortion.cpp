@@ -17,7 +17,7 @@
 // 8,000 are the training split, the last 2,000 are held out.
 // Interpretations: docs/reproductions/kannada-distortion.md.
 //
-//   cae_kannada_distortion [--grid-epochs 2] [--final-epochs 20] [--quick] ...
+//   cae_kannada_distortion [--grid-epochs 3] [--final-epochs 20] [--quick] ...
 #include <algorithm>
 #include <cstdio>
 #include <map>
@@ -197,21 +197,21 @@ int run(int argc, char** argv) {
       "grid, the final 863,312-parameter dense autoencoder and a CNN evaluation.",
       {{"train-images", "training split: the first N of the 10,000 images (default 8000; quick 1000)"},
        {"held-out-images", "held-out split: the last N images (default 2000; quick 500)"},
-       {"grid-epochs", "epochs of each grid run (default 2; quick 1)"},
+       {"grid-epochs", "epochs of each grid run (default 3; quick 1)"},
        {"grid-images", "clean training images whose distorted pairs each grid run trains on (default 2000; quick 300)"},
        {"grid", "all (the 36 runs; default) or quick (4 runs; the --quick default)"},
        {"final-epochs", "epochs of the final autoencoder (default 20; quick 2); --epochs sets the same"},
-       {"cnn-epochs", "epochs of the evaluation CNN (default 15; quick 2)"},
+       {"cnn-epochs", "epochs of the evaluation CNN (default 12; quick 2)"},
        {"batch", "batch size of the autoencoders (default 32)"}});
   const bool q = args.quick;
   auto opt = [&](const std::string& name, long long full, long long quick) {
     return std::stoll(args.get(name, std::to_string(q ? quick : full)));
   };
   const index_t n_train = opt("train-images", 8000, 1000), n_held = opt("held-out-images", 2000, 500);
-  const int grid_epochs = static_cast<int>(opt("grid-epochs", 2, 1));
+  const int grid_epochs = static_cast<int>(opt("grid-epochs", 3, 1));
   const index_t grid_images = opt("grid-images", 2000, 300);
   const int final_epochs = args.epochs > 0 ? args.epochs : static_cast<int>(opt("final-epochs", 20, 2));
-  const int cnn_epochs = static_cast<int>(opt("cnn-epochs", 15, 2));
+  const int cnn_epochs = static_cast<int>(opt("cnn-epochs", 12, 2));
   const index_t batch = opt("batch", 32, 32);
   const std::string grid_mode = args.get("grid", q ? "quick" : "all");
   CAE_CHECK(grid_mode == "all" || grid_mode == "quick", cae::Error, "--grid must be all or quick, got '", grid_mode, "'");

@@ -274,7 +274,8 @@ inline cae::train::History fit_classifier(cae::Module<float>& model, cae::Loss<f
       s.test_accuracy = v.accuracy;
     };
   }
-  return detail::run_fit(trainer, loader, cfg, true, validate);
+  // The trainer's running accuracy needs class-index targets.
+  return detail::run_fit(trainer, loader, cfg, target_kind == ClassifierTarget::ClassIndex, validate);
 }
 
 // A confusion matrix as a grey picture: cell (t, p) is dark in proportion to
