@@ -9,7 +9,7 @@ while (($#)) && [[ "$1" != "--" ]]; do files+=("$1"); shift; done
 [[ "${1:-}" == "--" ]] && shift
 cache=${TMPDIR:-/tmp}/cae-quicktest
 mkdir -p "$cache"
-flags=(-std=c++20 -O2 -march=native -fopenmp -Wno-maybe-uninitialized -DEIGEN_DONT_PARALLELIZE
+flags=(-std=c++20 -O2 -march=native -fopenmp -Wno-maybe-uninitialized -Wno-uninitialized -DEIGEN_DONT_PARALLELIZE
        -DCAE_FIXTURE_DIR="\"$PWD/tests/fixtures\"" -Iinclude -Itests -isystem /usr/include/eigen3 -isystem /usr/include/stb)
 if [[ ! -f "$cache/main.o" ]]; then
   g++ "${flags[@]}" -c tests/main.cpp -o "$cache/main.o.$$" && mv "$cache/main.o.$$" "$cache/main.o"
