@@ -9,8 +9,9 @@
 //                                       statistics arrays hold N*C values, index n*C + c.
 // The affine weight and bias are always per channel ([C]), or null when absent.
 //
-// Threads split the channels; each group is reduced by one thread in a fixed
-// order, so results do not depend on the thread count. Sums are accumulated in
+// Threads split the groups (channels, or (sample, channel) pairs); each group
+// is reduced by one thread in a fixed order, so results do not depend on the
+// thread count. Sums are accumulated in
 // double so that float batches of 10^5 elements per channel keep full precision.
 #pragma once
 
@@ -43,29 +44,63 @@ inline index_t stat_index(index_t n, index_t c, index_t C, bool per_sample) {
 }
 }  // namespace detail
 
+namespace detail {
+// Runs f(n0, c) for every group (first sample n0, channel c): one per channel,
+// or one per (sample, channel) when per_sample. Groups are independent, so
+// they are split among threads when the work is large; small inputs stay out
+// of OpenMP altogether (even a region whose `if` is false allocates a team).
+template <typename F>
+void for_each_group(index_t N, index_t C, index_t S, bool per_sample, F f) {
+  const index_t groups = per_sample ? N * C : C;
+  if (N * C * S > 32768 && groups > 1) {
+#pragma omp parallel for schedule(static)
+    for (index_t g = 0; g < groups; ++g) f(per_sample ? g / C : 0, g % C);
+  } else {
+    for (index_t g = 0; g < groups; ++g) f(per_sample ? g / C : 0, g % C);
+  }
+}
+
+// The mean and biased variance of one group, as doubles: two passes (mean,
+// then squared deviations) avoid the cancellation of E[x^2] - E[x]^2.
+template <typename T>
+void group_statistics(double& mean, double& var, const T* x, index_t n0, index_t samples,
+                      index_t c, index_t C, index_t S) {
+  const double count = static_cast<double>(samples * S);
+  double total = 0;
+  for (index_t n = n0; n < n0 + samples; ++n) total += sum(x + (n * C + c) * S, S);
+  mean = total / count;
+  double squares = 0;
+  for (index_t n = n0; n < n0 + samples; ++n) squares += sum_squared_deviation(x + (n * C + c) * S, S, mean);
+  var = squares / count;
+}
+
+// y = x * scale + shift over one group's samples.
+template <typename T>
+void group_affine(T* y, const T* x, index_t n0, index_t samples, index_t c, index_t C, index_t S,
+                  T scale, T shift) {
+  for (index_t n = n0; n < n0 + samples; ++n) {
+    const T* xs = x + (n * C + c) * S;
+    T* ys = y + (n * C + c) * S;
+#pragma omp simd
+    for (index_t s = 0; s < S; ++s) ys[s] = xs[s] * scale + shift;
+  }
+}
+}  // namespace detail
+
 // mean, var: [C] or [N*C] (see per_sample); x: [N, C, S].
 // var is the biased variance (divided by the group size), the one that
 // normalizes; running statistics want the unbiased one, var * m / (m - 1).
-// Two passes (mean, then squared deviations) avoid the cancellation of E[x^2] - E[x]^2.
 template <typename T>
 void norm_statistics(T* mean, T* var, const T* x, index_t N, index_t C, index_t S,
                      bool per_sample) {
-  const index_t group_samples = per_sample ? 1 : N;
-  const double count = static_cast<double>(group_samples * S);
-#pragma omp parallel for schedule(static) if (N * C * S > 32768)
-  for (index_t c = 0; c < C; ++c) {
-    for (index_t n0 = 0; n0 < N; n0 += group_samples) {
-      double total = 0;
-      for (index_t n = n0; n < n0 + group_samples; ++n) total += detail::sum(x + (n * C + c) * S, S);
-      const double m = total / count;
-      double squares = 0;
-      for (index_t n = n0; n < n0 + group_samples; ++n)
-        squares += detail::sum_squared_deviation(x + (n * C + c) * S, S, m);
-      const index_t k = detail::stat_index(n0, c, C, per_sample);
-      mean[k] = static_cast<T>(m);
-      var[k] = static_cast<T>(squares / count);
-    }
-  }
+  const index_t samples = per_sample ? 1 : N;
+  detail::for_each_group(N, C, S, per_sample, [&](index_t n0, index_t c) {
+    double m, v;
+    detail::group_statistics(m, v, x, n0, samples, c, C, S);
+    const index_t k = detail::stat_index(n0, c, C, per_sample);
+    mean[k] = static_cast<T>(m);
+    var[k] = static_cast<T>(v);
+  });
 }
 
 // y, x: [N, C, S]; mean, invstd: [C] or [N*C]; weight, bias: [C] or null.
@@ -73,17 +108,36 @@ void norm_statistics(T* mean, T* var, const T* x, index_t N, index_t C, index_t 
 template <typename T>
 void norm_forward(T* y, const T* x, const T* mean, const T* invstd, const T* weight,
                   const T* bias, index_t N, index_t C, index_t S, bool per_sample) {
-#pragma omp parallel for schedule(static) if (N * C * S > 32768)
-  for (index_t nc = 0; nc < N * C; ++nc) {
-    const index_t c = nc % C;
-    const index_t k = detail::stat_index(nc / C, c, C, per_sample);
+  const index_t samples = per_sample ? 1 : N;
+  detail::for_each_group(N, C, S, per_sample, [&](index_t n0, index_t c) {
+    const index_t k = detail::stat_index(n0, c, C, per_sample);
     const T scale = invstd[k] * (weight ? weight[c] : T(1));
     const T shift = (bias ? bias[c] : T(0)) - mean[k] * scale;
-    const T* xs = x + nc * S;
-    T* ys = y + nc * S;
-#pragma omp simd
-    for (index_t s = 0; s < S; ++s) ys[s] = xs[s] * scale + shift;
-  }
+    detail::group_affine(y, x, n0, samples, c, C, S, scale, shift);
+  });
+}
+
+// Training-mode forward, norm_statistics and norm_forward in one: each group is
+// normalized right after its statistics, by the same thread, while it is still
+// in cache (a 320x320 plane is 400 KB; the whole batch is far larger than the
+// caches). The same arithmetic as the two calls with
+// invstd = 1 / sqrt(var + eps), so the same bits.
+template <typename T>
+void norm_forward_batch_stats(T* y, T* mean, T* var, T* invstd, const T* x, const T* weight,
+                              const T* bias, index_t N, index_t C, index_t S, bool per_sample,
+                              double eps) {
+  const index_t samples = per_sample ? 1 : N;
+  detail::for_each_group(N, C, S, per_sample, [&](index_t n0, index_t c) {
+    double m, v;
+    detail::group_statistics(m, v, x, n0, samples, c, C, S);
+    const index_t k = detail::stat_index(n0, c, C, per_sample);
+    mean[k] = static_cast<T>(m);
+    var[k] = static_cast<T>(v);
+    invstd[k] = static_cast<T>(1.0 / std::sqrt(static_cast<double>(var[k]) + eps));
+    const T scale = invstd[k] * (weight ? weight[c] : T(1));
+    const T shift = (bias ? bias[c] : T(0)) - mean[k] * scale;
+    detail::group_affine(y, x, n0, samples, c, C, S, scale, shift);
+  });
 }
 
 // dx: [N, C, S] or null (input gradient not wanted); dweight, dbias: [C] or null,
@@ -100,10 +154,15 @@ void norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* x, const T
                    bool per_sample, bool batch_stats) {
   const index_t group_samples = per_sample ? 1 : N;
   const double count = static_cast<double>(group_samples * S);
-#pragma omp parallel for schedule(static) if (N * C * S > 16384)
-  for (index_t c = 0; c < C; ++c) {
+  // One task per channel, which sums dweight and dbias over its groups in
+  // order; without those (InstanceNorm's default) one task per group.
+  const bool by_group = per_sample && !dweight && !dbias;
+  const index_t tasks = by_group ? N * C : C;
+  auto run = [&](index_t task) {
+    const index_t c = task % C;
+    const index_t first = by_group ? task / C : 0, last = by_group ? first + 1 : N;
     double dweight_c = 0, dbias_c = 0;
-    for (index_t n0 = 0; n0 < N; n0 += group_samples) {
+    for (index_t n0 = first; n0 < last; n0 += group_samples) {
       const index_t k = detail::stat_index(n0, c, C, per_sample);
       const double m = mean[k], istd = invstd[k];
       // sum(dy) and sum(dy * xhat) over the group.
@@ -136,6 +195,12 @@ void norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* x, const T
     }
     if (dweight) dweight[c] += static_cast<T>(dweight_c);
     if (dbias) dbias[c] += static_cast<T>(dbias_c);
+  };
+  if (N * C * S > 16384 && tasks > 1) {
+#pragma omp parallel for schedule(static)
+    for (index_t task = 0; task < tasks; ++task) run(task);
+  } else {
+    for (index_t task = 0; task < tasks; ++task) run(task);
   }
 }
 

@@ -118,11 +118,14 @@ class Normalization : public Module<T> {
                 " to compute statistics, got input shape ", x.shape());
       mean_.resize({per_sample ? N * C : C});
       var_.resize(mean_.shape());
-      kernels::norm_statistics(mean_.data(), var_.data(), x.data(), N, C, S, per_sample);
-      if (this->training_ && options_.track_running_stats()) update_running_stats(N, C, group);
       invstd_.resize(mean_.shape());
-      for (index_t k = 0; k < invstd_.numel(); ++k)
-        invstd_[k] = static_cast<T>(1.0 / std::sqrt(double(var_[k]) + options_.eps()));
+      y_.resize(x.shape());
+      // Statistics and normalization in one pass over each group.
+      kernels::norm_forward_batch_stats(y_.data(), mean_.data(), var_.data(), invstd_.data(),
+                                        x.data(), affine_weight(), affine_bias(), N, C, S,
+                                        per_sample, options_.eps());
+      if (this->training_ && options_.track_running_stats()) update_running_stats(N, C, group);
+      return y_;
     } else {
       mean_ = running_mean_;
       invstd_.resize({C});
