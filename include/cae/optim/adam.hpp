@@ -7,6 +7,7 @@
 //   param -= lr / (1 - beta1^t) * exp_avg / (sqrt(v) / sqrt(1 - beta2^t) + eps)
 #pragma once
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <utility>
@@ -97,6 +98,30 @@ class AdamUpdate : public Optimizer<T> {
     T* m = exp_avg_[i].data();
     T* v = exp_avg_sq_[i].data();
     T* v_max = options_.amsgrad() ? max_exp_avg_sq_[i].data() : nullptr;
+    if (!decay_weights && l2 == T(0) && !v_max) {
+      // Plain Adam (the common case): the same arithmetic as below, as a
+      // branch-free vector loop over blocks that threads share. Small
+      // parameters stay out of OpenMP (even a false if-clause allocates a team).
+      auto block = [&](index_t begin, index_t end) {
+#pragma omp simd
+        for (index_t j = begin; j < end; ++j) {
+          const T g = grad[j];
+          m[j] = m[j] * b1 + one_minus_b1 * g;
+          v[j] = v[j] * b2 + one_minus_b2 * g * g;
+          const T denom = std::sqrt(v[j]) / bias_correction2_sqrt + eps;
+          param[j] = param[j] + neg_step_size * (m[j] / denom);
+        }
+      };
+      constexpr index_t kBlock = 8192;
+      const index_t blocks = (n + kBlock - 1) / kBlock;
+      if (blocks >= 4) {
+#pragma omp parallel for schedule(static)
+        for (index_t k = 0; k < blocks; ++k) block(k * kBlock, std::min(n, (k + 1) * kBlock));
+      } else {
+        block(0, n);
+      }
+      return;
+    }
     this->for_each_element(n, [&](index_t j) {
       if (decay_weights) param[j] = param[j] * shrink;
       T g = grad[j];
