@@ -106,10 +106,6 @@ Tensor<double> random_tensor(const Shape& s, std::uint64_t seed) {
   return t;
 }
 
-NaiveConv naive_of(const kernels::ConvGeometry& g) {
-  return {g.kernel_h, g.kernel_w, g.stride_h, g.stride_w, g.pad_h, g.pad_w, g.dilation_h, g.dilation_w};
-}
-
 // Runs forward and backward of a Conv2d in T and checks y, dx, dW, db against
 // the direct loops in double.
 template <typename T>
@@ -187,6 +183,45 @@ struct ThreadCountGuard {
 };
 
 }  // namespace
+
+TEST_CASE("the convolutions' GEMM matches a direct product", "[conv][gemm]") {
+  // Random shapes across the block edges (12 x 32 micro-tiles, 96 x 512 blocks),
+  // strided and transposed operands, overwrite and accumulate.
+  Rng rng(17);
+  kernels::GemmScratch<float> scratch;
+  scratch.reserve();
+  int failures = 0;
+  for (int trial = 0; trial < 120; ++trial) {
+    const index_t m = 1 + rng.below(trial < 60 ? 40 : 150), n = 1 + rng.below(trial < 60 ? 70 : 1200);
+    const index_t k = 1 + rng.below(trial < 60 ? 50 : 700);
+    const bool ta = rng.bernoulli(0.5), tb = rng.bernoulli(0.5), acc = rng.bernoulli(0.5);
+    const index_t lda = (ta ? m : k) + rng.below(3), ldb = (tb ? k : n) + rng.below(3), ldc = n + rng.below(3);
+    std::vector<float> a((ta ? k : m) * lda), b((tb ? n : k) * ldb), c(m * ldc);
+    for (auto* v : {&a, &b, &c})
+      for (float& x : *v) x = static_cast<float>(rng.uniform(-1, 1));
+    std::vector<float> expected = c;
+    for (index_t i = 0; i < m; ++i)
+      for (index_t j = 0; j < n; ++j) {
+        double sum = acc ? c[i * ldc + j] : 0.0;
+        for (index_t p = 0; p < k; ++p)
+          sum += double(ta ? a[p * lda + i] : a[i * lda + p]) * double(tb ? b[j * ldb + p] : b[p * ldb + j]);
+        expected[i * ldc + j] = static_cast<float>(sum);
+      }
+    kernels::gemm<float>(m, n, k, {a.data(), lda, ta}, {b.data(), ldb, tb}, c.data(), ldc, acc, scratch);
+    for (index_t i = 0; i < m; ++i)
+      for (index_t j = 0; j < ldc; ++j) {
+        // Columns past n belong to someone else and must be left alone.
+        const double tol = j < n ? 1e-5 * (k + 1) : 0.0;
+        if (!(std::abs(c[i * ldc + j] - expected[i * ldc + j]) <= tol)) {
+          if (failures++ < 3)
+            UNSCOPED_INFO("m=" << m << " n=" << n << " k=" << k << " ta=" << ta << " tb=" << tb
+                               << " acc=" << acc << " at (" << i << ", " << j << "): "
+                               << c[i * ldc + j] << " vs " << expected[i * ldc + j]);
+        }
+      }
+  }
+  CHECK(failures == 0);
+}
 
 TEST_CASE("conv output sizes follow PyTorch's formulas", "[conv]") {
   CHECK(kernels::conv_output_size(320, 3, 2, 1, 1) == 160);

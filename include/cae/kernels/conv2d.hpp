@@ -32,6 +32,7 @@
 #include <Eigen/Core>
 
 #include "cae/kernels/im2col.hpp"
+#include "cae/kernels/packed_gemm.hpp"
 #include "cae/kernels/workspace.hpp"
 #include "cae/tensor.hpp"
 
@@ -120,6 +121,7 @@ inline ConvPlan make_conv_plan(const ConvGeometry& g, index_t filters, index_t b
 template <typename T>
 struct ConvWorkspace {
   ThreadScratch<T> scratch;    // per thread: a column tile and a [filters, cols] tile
+  GemmScratch<T> gemm;         // per thread: packed GEMM blocks
   Tensor<T> columns;           // [tiles, patch * max_cols]: tiles shared by several tasks
   Tensor<T> weight_partials;   // [chunks, weight size]
   // What `columns` holds, so the backward pass can reuse the forward's tiles.
@@ -129,15 +131,6 @@ struct ConvWorkspace {
 };
 
 namespace detail {
-
-template <typename T>
-using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-// A row-major matrix view whose rows lie `stride` elements apart: a block of a
-// wider matrix.
-template <typename T>
-using StridedMap = Eigen::Map<RowMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
-template <typename T>
-using ConstStridedMap = Eigen::Map<const RowMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
 
 // Block `i` of `blocks` near-equal blocks of [0, n).
 inline void block_range(index_t i, index_t blocks, index_t n, index_t& begin, index_t& end) {
@@ -150,22 +143,21 @@ template <typename T>
 void reserve_scratch(ConvWorkspace<T>& ws, const ConvPlan& p, const ConvGeometry& g,
                      index_t filters) {
   ws.scratch.reserve((g.patch_size() + filters) * p.max_cols);
+  ws.gemm.reserve();
 }
 
 // The tile's column matrix [patch, cols]: the image itself for a pointwise
 // convolution of one image, else im2col into `buffer`.
 template <typename T>
-ConstStridedMap<T> tile_columns(const T* images, const ConvGeometry& g, const ConvPlan::Tile& t,
-                                T* buffer) {
-  const index_t K = g.patch_size(), P = g.positions();
+MatrixRef<T> tile_columns(const T* images, const ConvGeometry& g, const ConvPlan::Tile& t,
+                          T* buffer) {
   if (g.is_pointwise() && t.n_end - t.n_begin == 1)
-    return {images + t.n_begin * g.image_size() + t.oh_begin * g.out_w, K, t.cols,
-            Eigen::OuterStride<>(P)};
+    return {images + t.n_begin * g.image_size() + t.oh_begin * g.out_w, g.positions()};
   const index_t per_image = (t.oh_end - t.oh_begin) * g.out_w;
   for (index_t n = t.n_begin; n < t.n_end; ++n)
     im2col(buffer + (n - t.n_begin) * per_image, t.cols, images + n * g.image_size(), g,
            t.oh_begin, t.oh_end);
-  return {buffer, K, t.cols, Eigen::OuterStride<>(t.cols)};
+  return {buffer, t.cols};
 }
 
 // When several tasks (blocks of filters) need the same tile, its column matrix
@@ -203,12 +195,11 @@ void build_shared_columns(const T* images, const ConvGeometry& g, const ConvPlan
 // Tile `index`'s column matrix: a view of the image (pointwise, one image), of
 // the shared columns, or built into `buffer`.
 template <typename T>
-ConstStridedMap<T> columns_of(const T* images, const ConvGeometry& g, const ConvPlan& plan,
-                              index_t index, const ConvPlan::Tile& t, bool shared,
-                              const ConvWorkspace<T>& ws, T* buffer) {
+MatrixRef<T> columns_of(const T* images, const ConvGeometry& g, const ConvPlan& plan,
+                        index_t index, const ConvPlan::Tile& t, bool shared,
+                        const ConvWorkspace<T>& ws, T* buffer) {
   if (shared && !(g.is_pointwise() && t.n_end - t.n_begin == 1))
-    return {ws.columns.data() + index * g.patch_size() * plan.max_cols, g.patch_size(), t.cols,
-            Eigen::OuterStride<>(t.cols)};
+    return {ws.columns.data() + index * g.patch_size() * plan.max_cols, t.cols};
   return tile_columns(images, g, t, buffer);
 }
 
@@ -220,17 +211,16 @@ inline bool shares_columns(const ConvGeometry& g, const ConvPlan& plan, index_t 
 // Rows [f_begin, f_end) of b [batch, filters, P] over the tile's columns: a
 // view for one image, gathered into `buffer` for several.
 template <typename T>
-ConstStridedMap<T> tile_rows(const T* b, index_t filters, index_t f_begin, index_t f_end,
-                             const ConvGeometry& g, const ConvPlan::Tile& t, T* buffer) {
-  const index_t P = g.positions(), rows = f_end - f_begin;
+MatrixRef<T> tile_rows(const T* b, index_t filters, index_t f_begin, index_t f_end,
+                       const ConvGeometry& g, const ConvPlan::Tile& t, T* buffer) {
+  const index_t P = g.positions();
   if (t.n_end - t.n_begin == 1)
-    return {b + (t.n_begin * filters + f_begin) * P + t.oh_begin * g.out_w, rows, t.cols,
-            Eigen::OuterStride<>(P)};
+    return {b + (t.n_begin * filters + f_begin) * P + t.oh_begin * g.out_w, P};
   for (index_t n = t.n_begin; n < t.n_end; ++n)
     for (index_t f = f_begin; f < f_end; ++f)
       std::memcpy(buffer + (f - f_begin) * t.cols + (n - t.n_begin) * P,
                   b + (n * filters + f) * P, sizeof(T) * P);
-  return {buffer, rows, t.cols, Eigen::OuterStride<>(t.cols)};
+  return {buffer, t.cols};
 }
 
 }  // namespace detail
@@ -256,20 +246,18 @@ void patch_gemm(T* out, const T* a, const T* bias, const T* images, index_t batc
     index_t f0, f1;
     block_range(task % blocks, blocks, filters, f0, f1);
     T* scratch = ws.scratch.local();
-    const auto cols = columns_of(images, g, plan, task / blocks, t, shared, ws, scratch);
-    Eigen::Map<const RowMatrix<T>> A(a + f0 * K, f1 - f0, K);
+    const MatrixRef<T> cols = columns_of(images, g, plan, task / blocks, t, shared, ws, scratch);
+    const MatrixRef<T> A{a + f0 * K, K};
     if (t.n_end - t.n_begin == 1) {
       // One image: accumulate straight into the output, pre-set to the bias.
       T* o = out + (t.n_begin * filters + f0) * P + t.oh_begin * g.out_w;
       for (index_t f = f0; f < f1; ++f)
         std::fill(o + (f - f0) * P, o + (f - f0) * P + t.cols, bias ? bias[f] : T(0));
-      StridedMap<T> Out(o, f1 - f0, t.cols, Eigen::OuterStride<>(P));
-      Out.noalias() += A * cols;
+      gemm(f1 - f0, t.cols, K, A, cols, o, P, true, ws.gemm);
     } else {
       // Several images: one GEMM into scratch, then scatter with the bias added.
       T* y = scratch + K * plan.max_cols;
-      Eigen::Map<RowMatrix<T>> Y(y, f1 - f0, t.cols);
-      Y.noalias() = A * cols;
+      gemm(f1 - f0, t.cols, K, A, cols, y, t.cols, false, ws.gemm);
       for (index_t n = t.n_begin; n < t.n_end; ++n)
         for (index_t f = f0; f < f1; ++f) {
           const T* src = y + (f - f0) * t.cols + (n - t.n_begin) * P;
@@ -303,7 +291,9 @@ void patch_gemm_transposed(T* images, const T* a, const T* bias, const T* b, ind
     sub.channels = c1 - c0;
     T* scratch = ws.scratch.local();
     T* gathered = scratch + K * plan.max_cols;
-    ConstStridedMap<T> A(a + c0 * taps, filters, (c1 - c0) * taps, Eigen::OuterStride<>(K));
+    // Rows c0*taps.. of A^T: columns of a [filters, K], read transposed.
+    const MatrixRef<T> At{a + c0 * taps, K, true};
+    const index_t rows = (c1 - c0) * taps;
     const index_t first = plan.unit_first_tile(unit);
     const ConvPlan::Tile whole = plan.tile(first, g);
     for (index_t n = whole.n_begin; n < whole.n_end; ++n)
@@ -313,15 +303,13 @@ void patch_gemm_transposed(T* images, const T* a, const T* bias, const T* b, ind
       }
     for (index_t k = 0; k < plan.unit_tiles(); ++k) {
       const ConvPlan::Tile t = plan.tile(first + k, g);
-      const auto B = tile_rows(b, filters, 0, filters, g, t, gathered);
+      const MatrixRef<T> B = tile_rows(b, filters, 0, filters, g, t, gathered);
       if (g.is_pointwise() && t.n_end - t.n_begin == 1) {
-        StridedMap<T> Image(images + t.n_begin * g.image_size() + c0 * P + t.oh_begin * g.out_w,
-                            c1 - c0, t.cols, Eigen::OuterStride<>(P));
-        Image.noalias() += A.transpose() * B;
+        gemm(rows, t.cols, filters, At, B,
+             images + t.n_begin * g.image_size() + c0 * P + t.oh_begin * g.out_w, P, true, ws.gemm);
         continue;
       }
-      Eigen::Map<RowMatrix<T>> Columns(scratch, (c1 - c0) * taps, t.cols);
-      Columns.noalias() = A.transpose() * B;
+      gemm(rows, t.cols, filters, At, B, scratch, t.cols, false, ws.gemm);
       const index_t per_image = (t.oh_end - t.oh_begin) * g.out_w;
       for (index_t n = t.n_begin; n < t.n_end; ++n)
         col2im(images + n * g.image_size() + c0 * plane, scratch + (n - t.n_begin) * per_image,
@@ -353,16 +341,17 @@ void patch_weight_grad(T* da, const T* b, const T* images, index_t batch, index_
     index_t f0, f1, t0, t1;
     block_range(task % blocks, blocks, filters, f0, f1);
     block_range(chunk, chunks, plan.tiles, t0, t1);
-    T* target = chunks > 1 ? partials + chunk * size : da;
-    Eigen::Map<RowMatrix<T>> dA(target + f0 * K, f1 - f0, K);
-    if (chunks > 1) dA.setZero();
+    T* dA = (chunks > 1 ? partials + chunk * size : da) + f0 * K;
     T* scratch = ws.scratch.local();
     for (index_t k = t0; k < t1; ++k) {
       const ConvPlan::Tile t = plan.tile(k, g);
-      const auto cols = columns_of(images, g, plan, k, t, shared, ws, scratch);
-      const auto B = tile_rows(b, filters, f0, f1, g, t, scratch + K * plan.max_cols);
-      dA.noalias() += B * cols.transpose();
+      MatrixRef<T> cols = columns_of(images, g, plan, k, t, shared, ws, scratch);
+      cols.transposed = true;
+      const MatrixRef<T> B = tile_rows(b, filters, f0, f1, g, t, scratch + K * plan.max_cols);
+      // A chunk's partial sum starts from zero, the direct sum from da's contents.
+      gemm(f1 - f0, K, t.cols, B, cols, dA, K, chunks == 1 || k > t0, ws.gemm);
     }
+    if (t1 == t0 && chunks > 1) std::fill(dA, dA + (f1 - f0) * K, T(0));
   }
   if (chunks == 1) return;
 #pragma omp parallel for schedule(static) if (size > 16384)
