@@ -30,6 +30,9 @@ CONV_CASES = [
     ("k1_s2", 3, 4, 1, 2, 0, 1, True, (2, 3, 7, 5)),
     ("k3_s3_big_padding", 2, 2, 3, 3, (2, 1), 1, True, (2, 2, 7, 5)),
     ("k5_p2", 2, 3, 5, 1, 2, 1, True, (1, 2, 6, 5)),
+    # more than 4 filters: the im2col + GEMM path (up to 4 use direct loops)
+    ("gemm_k3_p1", 3, 8, 3, 1, 1, 1, True, (3, 3, 6, 5)),
+    ("gemm_k3_s2_dilation2", 4, 6, 3, 2, 2, 2, False, (2, 4, 7, 9)),
 ]
 
 # (case, in, out, kernel, stride, padding, output_padding, dilation, bias, input shape)
@@ -42,6 +45,9 @@ CONV_TRANSPOSE_CASES = [
     ("k1_nobias", 4, 3, 1, 1, 0, 0, 1, False, (2, 4, 3, 5)),
     ("k1_s2_op1", 3, 2, 1, 2, 0, 1, 1, True, (2, 3, 3, 4)),
     ("k3_s3_p2_nobias", 2, 2, 3, 3, 2, (2, 0), 1, False, (1, 2, 4, 3)),
+    # more than 4 input channels: the GEMM + col2im path
+    ("gemm_k3_s2_p1_op1", 6, 3, 3, 2, 1, 1, 1, True, (2, 6, 4, 3)),
+    ("gemm_k3_p1", 8, 5, 3, 1, 1, 0, 1, True, (3, 8, 4, 5)),
 ]
 
 

@@ -31,6 +31,7 @@
 
 #include <Eigen/Core>
 
+#include "cae/kernels/conv_direct.hpp"
 #include "cae/kernels/im2col.hpp"
 #include "cae/kernels/packed_gemm.hpp"
 #include "cae/kernels/workspace.hpp"
@@ -72,12 +73,19 @@ struct ConvPlan {
 };
 
 namespace detail {
-constexpr index_t kTileColumns = 512;      // aim of a small-image tile's width
-constexpr index_t kTileElements = 64 * 1024;  // a large image's column tile: ~L2 sized
-constexpr index_t kMinTileColumns = 256;   // ...but never narrower than this
+#ifndef CAE_T_COLS
+#define CAE_T_COLS 512
+#define CAE_T_ELEMS 64
+#define CAE_T_MIN 256
+#endif
+constexpr index_t kTileColumns = CAE_T_COLS;      // aim of a small-image tile's width
+constexpr index_t kTileElements = CAE_T_ELEMS * 1024;  // a large image's column tile: ~L2 sized
+constexpr index_t kMinTileColumns = CAE_T_MIN;   // ...but never narrower than this
 constexpr index_t kMinTasks = 8;           // split GEMMs until there are this many tasks
 constexpr index_t kMinBlockRows = 32;      // ...but not into blocks of fewer rows
 constexpr index_t kMaxChunks = 8;
+// Up to this many filters the direct loops of conv_direct.hpp beat im2col + GEMM.
+constexpr index_t kDirectFilters = 4;
 constexpr index_t kPartialElements = index_t(1) << 22;  // memory for weight partials
 
 inline index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
@@ -160,6 +168,17 @@ MatrixRef<T> tile_columns(const T* images, const ConvGeometry& g, const ConvPlan
   return {buffer, t.cols};
 }
 
+// da[i] += partials[0][i] + partials[1][i] + ..., always in chunk order.
+template <typename T>
+void add_partials(T* da, const T* partials, index_t chunks, index_t size) {
+#pragma omp parallel for schedule(static) if (size > 16384)
+  for (index_t i = 0; i < size; ++i) {
+    T sum = partials[i];
+    for (index_t c = 1; c < chunks; ++c) sum += partials[c * size + i];
+    da[i] += sum;
+  }
+}
+
 // When several tasks (blocks of filters) need the same tile, its column matrix
 // is built once, here, for every tile: tasks are (tile, block of channels).
 // With `reuse`, tiles already built from the same images (same pointer, shapes
@@ -234,10 +253,20 @@ void patch_gemm(T* out, const T* a, const T* bias, const T* images, index_t batc
                 index_t filters, const ConvGeometry& g, ConvWorkspace<T>& ws,
                 bool reuse_columns = false) {
   using namespace detail;
-  const ConvPlan plan = make_conv_plan(g, filters, batch);
-  const index_t K = g.patch_size(), P = g.positions(), blocks = plan.filter_blocks;
-  reserve_scratch(ws, plan, g, filters);
   if (!reuse_columns) ws.columns_images = nullptr;  // whatever it holds is stale
+  const index_t K = g.patch_size(), P = g.positions();
+  if (filters <= kDirectFilters) {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (index_t n = 0; n < batch; ++n) {
+      T* o = out + n * filters * P;
+      for (index_t f = 0; f < filters; ++f) std::fill(o + f * P, o + (f + 1) * P, bias ? bias[f] : T(0));
+      direct_patch_product(o, a, images + n * g.image_size(), g, filters);
+    }
+    return;
+  }
+  const ConvPlan plan = make_conv_plan(g, filters, batch);
+  const index_t blocks = plan.filter_blocks;
+  reserve_scratch(ws, plan, g, filters);
   const bool shared = shares_columns(g, plan, blocks);
   if (shared) build_shared_columns(images, g, plan, ws, reuse_columns);
 #pragma omp parallel for schedule(dynamic, 1)
@@ -276,8 +305,18 @@ template <typename T>
 void patch_gemm_transposed(T* images, const T* a, const T* bias, const T* b, index_t batch,
                            index_t filters, const ConvGeometry& g, ConvWorkspace<T>& ws) {
   using namespace detail;
-  const ConvPlan plan = make_conv_plan(g, filters, batch);
   const index_t K = g.patch_size(), P = g.positions(), plane = g.height * g.width;
+  if (filters <= kDirectFilters) {
+#pragma omp parallel for schedule(dynamic, 1)
+    for (index_t n = 0; n < batch; ++n) {
+      T* image = images + n * g.image_size();
+      for (index_t c = 0; c < g.channels; ++c)
+        std::fill(image + c * plane, image + (c + 1) * plane, bias ? bias[c] : T(0));
+      direct_patch_scatter(image, a, b + n * filters * P, g, filters);
+    }
+    return;
+  }
+  const ConvPlan plan = make_conv_plan(g, filters, batch);
   const index_t taps = g.kernel_h * g.kernel_w, blocks = plan.channel_blocks;
   reserve_scratch(ws, plan, g, filters);
   // A unit's images are written by its tasks only; a channel block writes its
@@ -326,11 +365,28 @@ template <typename T>
 void patch_weight_grad(T* da, const T* b, const T* images, index_t batch, index_t filters,
                        const ConvGeometry& g, ConvWorkspace<T>& ws, bool reuse_columns = false) {
   using namespace detail;
+  if (!reuse_columns) ws.columns_images = nullptr;  // whatever it holds is stale
+  const index_t K = g.patch_size(), size = filters * K, P = g.positions();
+  if (filters <= kDirectFilters) {
+    const index_t chunks = std::clamp<index_t>(batch, 1, kMaxChunks);
+    if (chunks > 1) ws.weight_partials.resize({chunks, size});
+    T* partials = ws.weight_partials.data();
+#pragma omp parallel for schedule(dynamic, 1)
+    for (index_t c = 0; c < chunks; ++c) {
+      T* target = chunks > 1 ? partials + c * size : da;
+      if (chunks > 1) std::fill(target, target + size, T(0));
+      index_t n0, n1;
+      block_range(c, chunks, batch, n0, n1);
+      for (index_t n = n0; n < n1; ++n)
+        direct_patch_weight_grad(target, b + n * filters * P, images + n * g.image_size(), g,
+                                 filters);
+    }
+    if (chunks > 1) add_partials(da, partials, chunks, size);
+    return;
+  }
   const ConvPlan plan = make_conv_plan(g, filters, batch);
-  const index_t K = g.patch_size(), size = filters * K;
   const index_t chunks = plan.chunks, blocks = plan.grad_filter_blocks;
   reserve_scratch(ws, plan, g, filters);
-  if (!reuse_columns) ws.columns_images = nullptr;  // whatever it holds is stale
   const bool shared = shares_columns(g, plan, blocks);
   if (shared) build_shared_columns(images, g, plan, ws, reuse_columns);
   if (chunks > 1) ws.weight_partials.resize({chunks, size});
@@ -353,13 +409,7 @@ void patch_weight_grad(T* da, const T* b, const T* images, index_t batch, index_
     }
     if (t1 == t0 && chunks > 1) std::fill(dA, dA + (f1 - f0) * K, T(0));
   }
-  if (chunks == 1) return;
-#pragma omp parallel for schedule(static) if (size > 16384)
-  for (index_t i = 0; i < size; ++i) {
-    T sum = partials[i];
-    for (index_t c = 1; c < chunks; ++c) sum += partials[c * size + i];
-    da[i] += sum;
-  }
+  if (chunks > 1) add_partials(da, partials, chunks, size);
 }
 
 // dbias [channels] += sums of dy [batch, channels, spatial] over batch and space,
