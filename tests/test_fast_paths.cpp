@@ -179,27 +179,35 @@ TEST_CASE("vectorized sigmoid stays within 2 ulp-ish of the exact formula", "[fa
   CHECK(std::isnan(out));
 }
 
-TEST_CASE("Adam's vector path equals its general path bit for bit", "[fast][optim]") {
+TEST_CASE("Adam's vector path agrees with its general path, any thread count", "[fast][optim]") {
   // AdamW with weight_decay 0 runs the general (per-element, branching) loop
-  // with a decay factor of exactly 1; Adam takes the vector path.
+  // with a decay factor of exactly 1; Adam takes the vector path. The two may
+  // fuse multiply-adds differently (1 ulp); each is bitwise the same for any
+  // thread count.
   for (index_t n : {index_t(7), index_t(100003)}) {
-    Tensor<float> w1({n}), w2({n}), g1({n}), g2({n});
+    Tensor<float> w1({n}), w2({n}), w3({n}), g1({n}), g2({n}), g3({n});
     Rng rng(11);
     w1.fill_uniform(rng, -1.f, 1.f);
     w2.copy_from(w1);
-    std::vector<Parameter<float>> p1{{"w", &w1, &g1}}, p2{{"w", &w2, &g2}};
+    w3.copy_from(w1);
+    std::vector<Parameter<float>> p1{{"w", &w1, &g1}}, p2{{"w", &w2, &g2}}, p3{{"w", &w3, &g3}};
     optim::Adam<float> adam(p1, optim::AdamOptions(1e-2).betas(0.8, 0.99));
+    optim::Adam<float> adam_one_thread(p3, optim::AdamOptions(1e-2).betas(0.8, 0.99));
     optim::AdamW<float> adamw(p2, optim::AdamWOptions(1e-2).betas(0.8, 0.99).weight_decay(0));
     for (int step = 0; step < 4; ++step) {
       g1.fill_uniform(rng, -2.f, 2.f);
       g2.copy_from(g1);
-      set_num_threads(step % 2 ? 2 : 1);
+      g3.copy_from(g1);
+      set_num_threads(2);
       adam.step();
       adamw.step();
+      set_num_threads(1);
+      adam_one_thread.step();
     }
     set_num_threads(2);
     INFO("n = " << n);
-    CHECK(std::equal(w1.begin(), w1.end(), w2.begin()));
-    CHECK(max_abs_diff(w1, w2) == 0.f);
+    CHECK(std::equal(w1.begin(), w1.end(), w3.begin()));
+    // Weights in (-1.1, 1.1): at most 2 ulp apart (1 ulp at 1 is 1.2e-7).
+    CHECK(max_abs_diff(w1, w2) <= 2.5e-7f);
   }
 }

@@ -86,9 +86,10 @@ class Linear : public Module<T> {
               in_features_, "], got ", x.shape());
     input_ = &x;
     y_.resize(with_last(x.shape(), options_.out_features()));
+    scratch_.reserve();
     kernels::linear_forward(y_.data(), x.data(), weight_.data(),
                             options_.bias() ? bias_.data() : nullptr, rows(x), in_features_,
-                            options_.out_features());
+                            options_.out_features(), scratch_);
     return y_;
   }
 
@@ -103,9 +104,10 @@ class Linear : public Module<T> {
     } else {
       dx_.resize(Shape{0});
     }
+    scratch_.reserve();
     kernels::linear_backward(dx, dweight_.data(), options_.bias() ? dbias_.data() : nullptr,
                              dy.data(), input_->data(), weight_.data(), rows(*input_),
-                             in_features_, options_.out_features());
+                             in_features_, options_.out_features(), scratch_);
     return dx_;
   }
 
@@ -139,6 +141,7 @@ class Linear : public Module<T> {
   Tensor<T> weight_, bias_, dweight_, dbias_;
   const Tensor<T>* input_ = nullptr;
   Tensor<T> y_, dx_;
+  kernels::GemmScratch<T> scratch_;  // per-thread packing memory of the products
 };
 
 }  // namespace cae

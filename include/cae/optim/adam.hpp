@@ -13,6 +13,8 @@
 #include <utility>
 #include <vector>
 
+#include <Eigen/Core>
+
 #include "cae/optim/optimizer.hpp"
 
 namespace cae::optim {
@@ -103,13 +105,26 @@ class AdamUpdate : public Optimizer<T> {
       // branch-free vector loop over blocks that threads share. Small
       // parameters stay out of OpenMP (even a false if-clause allocates a team).
       auto block = [&](index_t begin, index_t end) {
+        // std::sqrt may set errno, a branch that keeps the compiler from
+        // vectorizing the loop; Eigen's sqrt is the same correctly rounded
+        // instruction without it, so the roots are taken apart, in pieces.
+        constexpr index_t kPiece = 256;
+        alignas(64) T root[kPiece];
+        for (index_t p = begin; p < end; p += kPiece) {
+          const index_t len = std::min(kPiece, end - p);
 #pragma omp simd
-        for (index_t j = begin; j < end; ++j) {
-          const T g = grad[j];
-          m[j] = m[j] * b1 + one_minus_b1 * g;
-          v[j] = v[j] * b2 + one_minus_b2 * g * g;
-          const T denom = std::sqrt(v[j]) / bias_correction2_sqrt + eps;
-          param[j] = param[j] + neg_step_size * (m[j] / denom);
+          for (index_t j = p; j < p + len; ++j) {
+            const T g = grad[j];
+            m[j] = m[j] * b1 + one_minus_b1 * g;
+            v[j] = v[j] * b2 + one_minus_b2 * g * g;
+          }
+          using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
+          Eigen::Map<Array>(root, len) = Eigen::Map<const Array>(v + p, len).sqrt();
+#pragma omp simd
+          for (index_t j = p; j < p + len; ++j) {
+            const T denom = root[j - p] / bias_correction2_sqrt + eps;
+            param[j] = param[j] + neg_step_size * (m[j] / denom);
+          }
         }
       };
       constexpr index_t kBlock = 8192;
