@@ -19,6 +19,10 @@
 
 #include <algorithm>
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 #include "cae/shape.hpp"
 
 namespace cae::kernels {
@@ -70,6 +74,25 @@ inline index_t conv_transpose_output_size(index_t in, index_t kernel, index_t st
 }
 
 namespace detail {
+// dst[k] = src[2 k] for k < n: the rows of a stride-2 convolution.
+template <typename T>
+inline void copy_stride2(T* dst, const T* src, index_t n) {
+  for (index_t k = 0; k < n; ++k) dst[k] = src[2 * k];
+}
+#if defined(__AVX512F__)
+inline void copy_stride2(float* dst, const float* src, index_t n) {
+  const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  index_t k = 0;
+  for (; k + 16 <= n; k += 16) {
+    // src[2k .. 2k+30] lies in two vectors; the last one is masked to stay in bounds.
+    const __m512 lo = _mm512_loadu_ps(src + 2 * k);
+    const __m512 hi = _mm512_maskz_loadu_ps(0x7fff, src + 2 * k + 16);
+    _mm512_storeu_ps(dst + k, _mm512_permutex2var_ps(lo, even, hi));
+  }
+  for (; k < n; ++k) dst[k] = src[2 * k];
+}
+#endif
+
 // Floor division that rounds toward minus infinity for negative numerators.
 inline index_t floor_div(index_t a, index_t b) { return a >= 0 ? a / b : -((-a + b - 1) / b); }
 
@@ -113,6 +136,8 @@ void im2col(T* columns, index_t ld, const T* image, const ConvGeometry& g, index
             if (sw == 1) {
 #pragma omp simd
               for (index_t k = 0; k < n; ++k) dst[k] = src[k];
+            } else if (sw == 2) {
+              detail::copy_stride2(dst, src, n);
             } else {
               for (index_t k = 0; k < n; ++k) dst[k] = src[k * sw];
             }

@@ -203,9 +203,9 @@ inline void pack_b(float* dst, const MatrixRef<float>& b, index_t p0, index_t kc
       }
     } else {
       // op(B)(k, c) = data[c * ld + k]: each column of the panel is a row of
-      // data. Full 8 x 8 blocks are transposed in registers.
-      const index_t k8 = cols == kNr ? kc / 8 * 8 : 0;
-      for (index_t c = 0; c < kNr && k8 > 0; c += 8) {
+      // data. Groups of 8 columns are transposed in 8 x 8 register blocks.
+      const index_t k8 = kc / 8 * 8, c8 = cols / 8 * 8;
+      for (index_t c = 0; c < c8; c += 8) {
         const float* src = b.data + (j0 + j + c) * b.ld + p0;
         for (index_t k = 0; k < k8; k += 8) transpose8x8(src + k, b.ld, panel + k * kNr + c, kNr);
       }
@@ -215,7 +215,7 @@ inline void pack_b(float* dst, const MatrixRef<float>& b, index_t p0, index_t kc
           continue;
         }
         const float* src = b.data + (j0 + j + c) * b.ld + p0;
-        for (index_t k = k8; k < kc; ++k) panel[k * kNr + c] = src[k];
+        for (index_t k = c < c8 ? k8 : 0; k < kc; ++k) panel[k * kNr + c] = src[k];
       }
     }
   }
