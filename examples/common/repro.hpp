@@ -8,13 +8,13 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <iomanip>
 #include <iostream>
 #include <map>
 #include <optional>
 #include <sstream>
 #include <string>
-#include <sys/stat.h>
 #include <vector>
 
 #include "cae/error.hpp"
@@ -102,10 +102,11 @@ inline Args parse_args(int argc, char** argv, const std::string& description,
   }
   if (a.threads > 0) cae::set_num_threads(a.threads);
   cae::manual_seed(a.seed);
-  ::mkdir(a.out.c_str(), 0755);
-  struct stat st {};
-  if (::stat(a.out.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-    throw cae::Error(cae::str("--out ", a.out, ": cannot create directory"));
+  std::error_code ec;
+  std::filesystem::create_directories(a.out, ec);
+  if (!std::filesystem::is_directory(a.out))
+    throw cae::Error(cae::str("--out ", a.out, ": cannot create directory",
+                              ec ? " (" + ec.message() + ")" : std::string()));
   return a;
 }
 
