@@ -408,6 +408,10 @@ TEST_CASE("conv fast paths match direct loops", "[conv]") {
   check_conv_against_naive<float>(Conv2dOptions(8, 70, 3).padding(1), {13, 8, 10, 10}, 2e-6);
   check_conv_against_naive<double>(Conv2dOptions(64, 96, 1).bias(false), {7, 64, 6, 6}, 1e-13);
   check_conv_against_naive<float>(Conv2dOptions(64, 80, 2).stride(2), {5, 64, 12, 12}, 2e-6);
+  // Many tiles of several images: independent tasks with single-threaded GEMMs.
+  check_conv_against_naive<float>(Conv2dOptions(8, 16, 3).padding(1), {50, 8, 10, 10}, 2e-6);
+  check_conv_transpose_against_naive<float>(ConvTranspose2dOptions(16, 8, 3).padding(1),
+                                            {50, 16, 10, 10}, 2e-6);
 
   // Up to 4 filters: direct loops (register-blocked with AVX-512 at stride 1),
   // also for rows wider than one 64-column block and than 512 columns.
@@ -475,6 +479,37 @@ TEST_CASE("conv: the direct path for few filters matches the GEMM path", "[conv]
       w_err = std::max<double>(w_err, std::abs(small.weight_grad()[i] - wide.weight_grad()[i]));
     CHECK(w_err < 1e-4);
   }
+}
+
+TEST_CASE("conv weight gradient of a large weight over many tiles", "[conv]") {
+  // A weight too large for per-chunk partial sums (1160 x 1160) over 8 tiles of
+  // 128 small images: summed tile by tile with all threads. The reference sums
+  // the same batch in parts small enough for the few-tiles path.
+  kernels::ConvGeometry g;
+  g.channels = 290;
+  g.height = g.width = 4;
+  g.kernel_h = g.kernel_w = g.stride_h = g.stride_w = 2;
+  g.out_h = g.out_w = 2;
+  const index_t filters = 1160, batch = 1024, K = g.patch_size(), P = g.positions();
+  REQUIRE(kernels::make_conv_plan(g, filters, batch).tiles == 8);
+  Rng rng(8);
+  Tensor<float> x({batch, g.channels, g.height, g.width}), dy({batch, filters, g.out_h, g.out_w});
+  x.fill_uniform(rng, -1, 1);
+  dy.fill_uniform(rng, -1, 1);
+  kernels::ConvWorkspace<float> ws;
+  Tensor<float> whole({filters, K}, 0.f);
+  kernels::patch_weight_grad(whole.data(), dy.data(), x.data(), batch, filters, g, ws);
+  Tensor<float> parts({filters, K}, 0.f);
+  for (index_t n = 0; n < batch; n += 512)
+    kernels::patch_weight_grad(parts.data(), dy.data() + n * filters * P, x.data() + n * g.image_size(),
+                               512, filters, g, ws);
+  double scale = 0, err = 0;
+  for (index_t i = 0; i < whole.numel(); ++i) {
+    scale = std::max(scale, std::abs(double(parts[i])));
+    err = std::max(err, std::abs(double(whole[i]) - double(parts[i])));
+  }
+  CHECK(scale > 1);
+  CHECK(err < 1e-5 * scale);
 }
 
 TEST_CASE("conv results do not depend on the thread count", "[conv][threads]") {

@@ -19,11 +19,17 @@
 // 36 columns, a 6x6 image, run several times slower) while a tile stays small.
 // A 1x1 convolution at stride 1 without padding uses the image in place.
 //
-// Threads: tiles, blocks of filters and blocks of image channels are
-// independent tasks for `#pragma omp parallel for`. The weight gradient is
-// summed per fixed chunk of tiles and the chunk sums are added in order. Every
-// cut (ConvPlan) depends on the shapes only, never on the thread count, so
-// results are bitwise identical for any number of threads.
+// Threads, in one of two ways (ConvPlan decides, from the shapes):
+//   many tiles  tiles (or images, or chunks of tiles for the weight gradient)
+//               are independent tasks for `#pragma omp parallel for`, each
+//               running single-threaded GEMMs; weight gradients are summed per
+//               fixed chunk of tiles and the chunk sums added in chunk order;
+//   few tiles   (large channel counts on small images, e.g. a ResNet block at
+//               12x12) tiles are taken one after the other and each product is
+//               one GEMM run by all threads (parallel_gemm), which packs each
+//               operand once instead of once per task.
+// Every cut depends on the shapes only, never on the thread count, so results
+// are bitwise identical for any number of threads.
 #pragma once
 
 #include <algorithm>
@@ -47,15 +53,13 @@ struct ConvPlan {
   index_t row_tiles = 1;        // tiles per image
   index_t tiles = 0;            // tiles in the batch
   index_t max_cols = 0;         // columns of the widest tile
-  index_t filter_blocks = 1;    // patch_gemm: filter rows split into this many tasks per tile
-  index_t channel_blocks = 1;   // patch_gemm_transposed: image channels split likewise
-  index_t chunks = 1;           // patch_weight_grad: separately summed chunks of tiles
-  index_t grad_filter_blocks = 1;  // patch_weight_grad: filter rows split per chunk
+  index_t chunks = 1;           // separately summed weight-gradient chunks of tiles
 
   struct Tile {
     index_t n_begin, n_end;    // images
     index_t oh_begin, oh_end;  // output rows of each image
     index_t cols;              // (n_end - n_begin) * (oh_end - oh_begin) * out_w
+    bool one_image() const { return n_end - n_begin == 1; }
   };
   Tile tile(index_t t, const ConvGeometry& g) const {
     if (images_per_tile > 1) {
@@ -66,27 +70,22 @@ struct ConvPlan {
     const index_t oh_end = std::min(g.out_h, oh + rows_per_tile);
     return {n, n + 1, oh, oh_end, (oh_end - oh) * g.out_w};
   }
-  // Groups of tiles whose images no other group touches (col2im side).
+  // Groups of tiles whose images no other group touches (the col2im side):
+  // a tile of several images, or all row tiles of one image.
   index_t units() const { return images_per_tile > 1 ? tiles : batch; }
   index_t unit_first_tile(index_t u) const { return images_per_tile > 1 ? u : u * row_tiles; }
   index_t unit_tiles() const { return images_per_tile > 1 ? 1 : row_tiles; }
 };
 
 namespace detail {
-#ifndef CAE_T_COLS
-#define CAE_T_COLS 512
-#define CAE_T_ELEMS 64
-#define CAE_T_MIN 256
-#endif
-constexpr index_t kTileColumns = CAE_T_COLS;      // aim of a small-image tile's width
-constexpr index_t kTileElements = CAE_T_ELEMS * 1024;  // a large image's column tile: ~L2 sized
-constexpr index_t kMinTileColumns = CAE_T_MIN;   // ...but never narrower than this
-constexpr index_t kMinTasks = 8;           // split GEMMs until there are this many tasks
-constexpr index_t kMinBlockRows = 32;      // ...but not into blocks of fewer rows
+constexpr index_t kTileColumns = 512;         // aim of a small-image tile's width
+constexpr index_t kTileElements = 64 * 1024;  // a large image's column tile: ~L2 sized
+constexpr index_t kMinTileColumns = 256;      // ...but never narrower than this
+constexpr index_t kMinTasks = 8;  // fewer independent tasks: one multi-threaded GEMM at a time
 constexpr index_t kMaxChunks = 8;
+constexpr index_t kPartialElements = index_t(1) << 22;  // memory for weight partials
 // Up to this many filters the direct loops of conv_direct.hpp beat im2col + GEMM.
 constexpr index_t kDirectFilters = 4;
-constexpr index_t kPartialElements = index_t(1) << 22;  // memory for weight partials
 
 inline index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
 }  // namespace detail
@@ -109,19 +108,9 @@ inline ConvPlan make_conv_plan(const ConvGeometry& g, index_t filters, index_t b
     p.tiles = batch * p.row_tiles;
   }
   p.max_cols = p.images_per_tile * p.rows_per_tile * g.out_w;
-  const index_t max_filter_blocks = std::max<index_t>(1, filters / kMinBlockRows);
-  p.filter_blocks = std::clamp<index_t>(ceil_div(kMinTasks, std::max<index_t>(p.tiles, 1)), 1,
-                                        max_filter_blocks);
-  const index_t taps = g.kernel_h * g.kernel_w;
-  p.channel_blocks =
-      std::clamp<index_t>(ceil_div(kMinTasks, std::max<index_t>(p.units(), 1)), 1,
-                          std::max<index_t>(1, g.channels * taps / kMinBlockRows));
-  p.channel_blocks = std::min(p.channel_blocks, std::max<index_t>(g.channels, 1));
   const index_t weight_size = std::max<index_t>(filters * K, 1);
   p.chunks = std::clamp<index_t>(std::min(kMaxChunks, kPartialElements / weight_size), 1,
                                  std::max<index_t>(p.tiles, 1));
-  p.grad_filter_blocks =
-      std::clamp<index_t>(ceil_div(kMinTasks, p.chunks), 1, max_filter_blocks);
   return p;
 }
 
@@ -129,8 +118,9 @@ inline ConvPlan make_conv_plan(const ConvGeometry& g, index_t filters, index_t b
 template <typename T>
 struct ConvWorkspace {
   ThreadScratch<T> scratch;    // per thread: a column tile and a [filters, cols] tile
-  GemmScratch<T> gemm;         // per thread: packed GEMM blocks
-  Tensor<T> columns;           // [tiles, patch * max_cols]: tiles shared by several tasks
+  GemmScratch<T> gemm;         // packed GEMM blocks
+  Tensor<T> columns;           // [tiles, patch * max_cols]: few tiles, built once, shared
+  Tensor<T> product;           // [rows, max_cols]: a shared GEMM result or gathered operand
   Tensor<T> weight_partials;   // [chunks, weight size]
   // What `columns` holds, so the backward pass can reuse the forward's tiles.
   const T* columns_images = nullptr;
@@ -159,13 +149,43 @@ void reserve_scratch(ConvWorkspace<T>& ws, const ConvPlan& p, const ConvGeometry
 template <typename T>
 MatrixRef<T> tile_columns(const T* images, const ConvGeometry& g, const ConvPlan::Tile& t,
                           T* buffer) {
-  if (g.is_pointwise() && t.n_end - t.n_begin == 1)
+  if (g.is_pointwise() && t.one_image())
     return {images + t.n_begin * g.image_size() + t.oh_begin * g.out_w, g.positions()};
   const index_t per_image = (t.oh_end - t.oh_begin) * g.out_w;
   for (index_t n = t.n_begin; n < t.n_end; ++n)
     im2col(buffer + (n - t.n_begin) * per_image, t.cols, images + n * g.image_size(), g,
            t.oh_begin, t.oh_end);
   return {buffer, t.cols};
+}
+
+// Rows [f_begin, f_end) of b [batch, filters, P] over the tile's columns: a
+// view for one image, gathered into `buffer` for several.
+template <typename T>
+MatrixRef<T> tile_rows(const T* b, index_t filters, index_t f_begin, index_t f_end,
+                       const ConvGeometry& g, const ConvPlan::Tile& t, T* buffer) {
+  const index_t P = g.positions();
+  if (t.one_image()) return {b + (t.n_begin * filters + f_begin) * P + t.oh_begin * g.out_w, P};
+  for (index_t n = t.n_begin; n < t.n_end; ++n)
+    for (index_t f = f_begin; f < f_end; ++f)
+      std::memcpy(buffer + (f - f_begin) * t.cols + (n - t.n_begin) * P,
+                  b + (n * filters + f) * P, sizeof(T) * P);
+  return {buffer, t.cols};
+}
+
+// tile_rows for all filters, gathered by all threads into ws.product.
+template <typename T>
+MatrixRef<T> shared_tile_rows(const T* b, index_t filters, const ConvGeometry& g,
+                              const ConvPlan& plan, const ConvPlan::Tile& t,
+                              ConvWorkspace<T>& ws) {
+  if (t.one_image()) return tile_rows(b, filters, 0, filters, g, t, static_cast<T*>(nullptr));
+  const index_t P = g.positions(), images = t.n_end - t.n_begin;
+  ws.product.resize({filters, plan.max_cols});
+  T* out = ws.product.data();
+#pragma omp parallel for schedule(static)
+  for (index_t f = 0; f < filters; ++f)
+    for (index_t n = 0; n < images; ++n)
+      std::memcpy(out + f * t.cols + n * P, b + ((t.n_begin + n) * filters + f) * P, sizeof(T) * P);
+  return {out, t.cols};
 }
 
 // da[i] += partials[0][i] + partials[1][i] + ..., always in chunk order.
@@ -179,67 +199,55 @@ void add_partials(T* da, const T* partials, index_t chunks, index_t size) {
   }
 }
 
-// When several tasks (blocks of filters) need the same tile, its column matrix
-// is built once, here, for every tile: tasks are (tile, block of channels).
-// With `reuse`, tiles already built from the same images (same pointer, shapes
-// and tiling) are kept: the caller promises the images did not change since.
+// Builds tile t's column matrix at `cols` (row stride t.cols), by all threads,
+// each taking a block of channels.
 template <typename T>
-void build_shared_columns(const T* images, const ConvGeometry& g, const ConvPlan& plan,
-                          ConvWorkspace<T>& ws, bool reuse) {
-  const index_t K = g.patch_size(), taps = g.kernel_h * g.kernel_w, tile_size = K * plan.max_cols;
-  if (reuse && ws.columns_images == images && ws.columns_geometry == g &&
-      ws.columns_batch == plan.batch && ws.columns_max_cols == plan.max_cols)
-    return;
-  ws.columns_images = images;
-  ws.columns_geometry = g;
-  ws.columns_batch = plan.batch;
-  ws.columns_max_cols = plan.max_cols;
-  ws.columns.resize({plan.tiles, tile_size});
-  const index_t blocks = std::clamp<index_t>(ceil_div(kMinTasks, plan.tiles), 1, g.channels);
+void build_columns_parallel(T* cols, const T* images, const ConvGeometry& g,
+                            const ConvPlan::Tile& t) {
+  const index_t taps = g.kernel_h * g.kernel_w, per_image = (t.oh_end - t.oh_begin) * g.out_w;
+  const index_t blocks = std::min<index_t>(kMinTasks, g.channels);
 #pragma omp parallel for schedule(dynamic, 1)
-  for (index_t task = 0; task < plan.tiles * blocks; ++task) {
-    const ConvPlan::Tile t = plan.tile(task / blocks, g);
+  for (index_t blk = 0; blk < blocks; ++blk) {
     index_t c0, c1;
-    block_range(task % blocks, blocks, g.channels, c0, c1);
+    block_range(blk, blocks, g.channels, c0, c1);
     ConvGeometry sub = g;
     sub.channels = c1 - c0;
-    T* cols = ws.columns.data() + (task / blocks) * tile_size + c0 * taps * t.cols;
-    const index_t per_image = (t.oh_end - t.oh_begin) * g.out_w;
     for (index_t n = t.n_begin; n < t.n_end; ++n)
-      im2col(cols + (n - t.n_begin) * per_image, t.cols, images + n * g.image_size() + c0 * g.height * g.width,
-             sub, t.oh_begin, t.oh_end);
+      im2col(cols + c0 * taps * t.cols + (n - t.n_begin) * per_image, t.cols,
+             images + n * g.image_size() + c0 * g.height * g.width, sub, t.oh_begin, t.oh_end);
   }
 }
 
-// Tile `index`'s column matrix: a view of the image (pointwise, one image), of
-// the shared columns, or built into `buffer`.
+// The column matrix of tile `index`, for products run one tile at a time by all
+// threads: the image itself (pointwise, one image), or built into ws.columns.
+// With few tiles all of them are kept there, and with `reuse` tiles already
+// built from the same images (same pointer, shapes and tiling) are used again:
+// the caller promises the images did not change since (a backward pass after
+// its forward).
 template <typename T>
-MatrixRef<T> columns_of(const T* images, const ConvGeometry& g, const ConvPlan& plan,
-                        index_t index, const ConvPlan::Tile& t, bool shared,
-                        const ConvWorkspace<T>& ws, T* buffer) {
-  if (shared && !(g.is_pointwise() && t.n_end - t.n_begin == 1))
-    return {ws.columns.data() + index * g.patch_size() * plan.max_cols, t.cols};
-  return tile_columns(images, g, t, buffer);
-}
-
-// Whether tiles are built once and shared: when more than one task reads each.
-inline bool shares_columns(const ConvGeometry& g, const ConvPlan& plan, index_t blocks) {
-  return blocks > 1 && !(g.is_pointwise() && plan.images_per_tile == 1);
-}
-
-// Rows [f_begin, f_end) of b [batch, filters, P] over the tile's columns: a
-// view for one image, gathered into `buffer` for several.
-template <typename T>
-MatrixRef<T> tile_rows(const T* b, index_t filters, index_t f_begin, index_t f_end,
-                       const ConvGeometry& g, const ConvPlan::Tile& t, T* buffer) {
-  const index_t P = g.positions();
-  if (t.n_end - t.n_begin == 1)
-    return {b + (t.n_begin * filters + f_begin) * P + t.oh_begin * g.out_w, P};
-  for (index_t n = t.n_begin; n < t.n_end; ++n)
-    for (index_t f = f_begin; f < f_end; ++f)
-      std::memcpy(buffer + (f - f_begin) * t.cols + (n - t.n_begin) * P,
-                  b + (n * filters + f) * P, sizeof(T) * P);
-  return {buffer, t.cols};
+MatrixRef<T> serial_tile_columns(const T* images, const ConvGeometry& g, const ConvPlan& plan,
+                                 index_t index, const ConvPlan::Tile& t, ConvWorkspace<T>& ws,
+                                 bool reuse) {
+  if (g.is_pointwise() && t.one_image())
+    return {images + t.n_begin * g.image_size() + t.oh_begin * g.out_w, g.positions()};
+  const index_t tile_size = g.patch_size() * plan.max_cols;
+  if (plan.tiles >= kMinTasks) {
+    ws.columns.resize({tile_size});
+    ws.columns_images = nullptr;
+    build_columns_parallel(ws.columns.data(), images, g, t);
+    return {ws.columns.data(), t.cols};
+  }
+  if (index == 0 && !(reuse && ws.columns_images == images && ws.columns_geometry == g &&
+                      ws.columns_batch == plan.batch && ws.columns_max_cols == plan.max_cols)) {
+    ws.columns.resize({plan.tiles, tile_size});
+    for (index_t k = 0; k < plan.tiles; ++k)
+      build_columns_parallel(ws.columns.data() + k * tile_size, images, g, plan.tile(k, g));
+    ws.columns_images = images;
+    ws.columns_geometry = g;
+    ws.columns_batch = plan.batch;
+    ws.columns_max_cols = plan.max_cols;
+  }
+  return {ws.columns.data() + index * tile_size, t.cols};
 }
 
 }  // namespace detail
@@ -265,35 +273,53 @@ void patch_gemm(T* out, const T* a, const T* bias, const T* images, index_t batc
     return;
   }
   const ConvPlan plan = make_conv_plan(g, filters, batch);
-  const index_t blocks = plan.filter_blocks;
   reserve_scratch(ws, plan, g, filters);
-  const bool shared = shares_columns(g, plan, blocks);
-  if (shared) build_shared_columns(images, g, plan, ws, reuse_columns);
+  const MatrixRef<T> A{a, K};
+  // Several images' result [filters, cols] in y, scattered to out with the bias.
+  auto scatter = [&](const T* y, const ConvPlan::Tile& t, index_t f) {
+    const T b = bias ? bias[f] : T(0);
+    for (index_t n = t.n_begin; n < t.n_end; ++n) {
+      const T* src = y + f * t.cols + (n - t.n_begin) * P;
+      T* dst = out + (n * filters + f) * P;
+      for (index_t i = 0; i < P; ++i) dst[i] = src[i] + b;
+    }
+  };
+  // One image: the result accumulates straight into out, pre-set to the bias.
+  auto fill_bias = [&](const ConvPlan::Tile& t, index_t f) {
+    T* o = out + (t.n_begin * filters + f) * P + t.oh_begin * g.out_w;
+    std::fill(o, o + t.cols, bias ? bias[f] : T(0));
+  };
+  if (plan.tiles >= kMinTasks) {
 #pragma omp parallel for schedule(dynamic, 1)
-  for (index_t task = 0; task < plan.tiles * blocks; ++task) {
-    const ConvPlan::Tile t = plan.tile(task / blocks, g);
-    index_t f0, f1;
-    block_range(task % blocks, blocks, filters, f0, f1);
-    T* scratch = ws.scratch.local();
-    const MatrixRef<T> cols = columns_of(images, g, plan, task / blocks, t, shared, ws, scratch);
-    const MatrixRef<T> A{a + f0 * K, K};
-    if (t.n_end - t.n_begin == 1) {
-      // One image: accumulate straight into the output, pre-set to the bias.
-      T* o = out + (t.n_begin * filters + f0) * P + t.oh_begin * g.out_w;
-      for (index_t f = f0; f < f1; ++f)
-        std::fill(o + (f - f0) * P, o + (f - f0) * P + t.cols, bias ? bias[f] : T(0));
-      gemm(f1 - f0, t.cols, K, A, cols, o, P, true, ws.gemm);
+    for (index_t k = 0; k < plan.tiles; ++k) {
+      const ConvPlan::Tile t = plan.tile(k, g);
+      T* scratch = ws.scratch.local();
+      const MatrixRef<T> cols = tile_columns(images, g, t, scratch);
+      if (t.one_image()) {
+        for (index_t f = 0; f < filters; ++f) fill_bias(t, f);
+        gemm(filters, t.cols, K, A, cols,
+             out + t.n_begin * filters * P + t.oh_begin * g.out_w, P, true, ws.gemm);
+      } else {
+        T* y = scratch + K * plan.max_cols;
+        gemm(filters, t.cols, K, A, cols, y, t.cols, false, ws.gemm);
+        for (index_t f = 0; f < filters; ++f) scatter(y, t, f);
+      }
+    }
+    return;
+  }
+  for (index_t k = 0; k < plan.tiles; ++k) {
+    const ConvPlan::Tile t = plan.tile(k, g);
+    const MatrixRef<T> cols = serial_tile_columns(images, g, plan, k, t, ws, reuse_columns);
+    if (t.one_image()) {
+#pragma omp parallel for schedule(static)
+      for (index_t f = 0; f < filters; ++f) fill_bias(t, f);
+      parallel_gemm(filters, t.cols, K, A, cols,
+                    out + t.n_begin * filters * P + t.oh_begin * g.out_w, P, true, ws.gemm);
     } else {
-      // Several images: one GEMM into scratch, then scatter with the bias added.
-      T* y = scratch + K * plan.max_cols;
-      gemm(f1 - f0, t.cols, K, A, cols, y, t.cols, false, ws.gemm);
-      for (index_t n = t.n_begin; n < t.n_end; ++n)
-        for (index_t f = f0; f < f1; ++f) {
-          const T* src = y + (f - f0) * t.cols + (n - t.n_begin) * P;
-          T* dst = out + (n * filters + f) * P;
-          const T b = bias ? bias[f] : T(0);
-          for (index_t i = 0; i < P; ++i) dst[i] = src[i] + b;
-        }
+      ws.product.resize({filters, plan.max_cols});
+      parallel_gemm(filters, t.cols, K, A, cols, ws.product.data(), t.cols, false, ws.gemm);
+#pragma omp parallel for schedule(static)
+      for (index_t f = 0; f < filters; ++f) scatter(ws.product.data(), t, f);
     }
   }
 }
@@ -306,61 +332,84 @@ void patch_gemm_transposed(T* images, const T* a, const T* bias, const T* b, ind
                            index_t filters, const ConvGeometry& g, ConvWorkspace<T>& ws) {
   using namespace detail;
   const index_t K = g.patch_size(), P = g.positions(), plane = g.height * g.width;
+  auto fill_image = [&](index_t n, index_t c0, index_t c1) {
+    for (index_t c = c0; c < c1; ++c) {
+      T* dst = images + n * g.image_size() + c * plane;
+      std::fill(dst, dst + plane, bias ? bias[c] : T(0));
+    }
+  };
   if (filters <= kDirectFilters) {
 #pragma omp parallel for schedule(dynamic, 1)
     for (index_t n = 0; n < batch; ++n) {
-      T* image = images + n * g.image_size();
-      for (index_t c = 0; c < g.channels; ++c)
-        std::fill(image + c * plane, image + (c + 1) * plane, bias ? bias[c] : T(0));
-      direct_patch_scatter(image, a, b + n * filters * P, g, filters);
+      fill_image(n, 0, g.channels);
+      direct_patch_scatter(images + n * g.image_size(), a, b + n * filters * P, g, filters);
     }
     return;
   }
   const ConvPlan plan = make_conv_plan(g, filters, batch);
-  const index_t taps = g.kernel_h * g.kernel_w, blocks = plan.channel_blocks;
+  const index_t taps = g.kernel_h * g.kernel_w;
   reserve_scratch(ws, plan, g, filters);
-  // A unit's images are written by its tasks only; a channel block writes its
-  // own channels, from its own rows of the column matrix.
-#pragma omp parallel for schedule(dynamic, 1)
-  for (index_t task = 0; task < plan.units() * blocks; ++task) {
-    const index_t unit = task / blocks;
-    index_t c0, c1;
-    block_range(task % blocks, blocks, g.channels, c0, c1);
+  const MatrixRef<T> At{a, K, true};  // a^T [patch, filters]
+  // Adds the tile's column matrix (row stride ld) back onto its images' channels [c0, c1).
+  auto scatter = [&](const T* columns, index_t ld, const ConvPlan::Tile& t, index_t c0, index_t c1) {
     ConvGeometry sub = g;
     sub.channels = c1 - c0;
-    T* scratch = ws.scratch.local();
-    T* gathered = scratch + K * plan.max_cols;
-    // Rows c0*taps.. of A^T: columns of a [filters, K], read transposed.
-    const MatrixRef<T> At{a + c0 * taps, K, true};
-    const index_t rows = (c1 - c0) * taps;
-    const index_t first = plan.unit_first_tile(unit);
-    const ConvPlan::Tile whole = plan.tile(first, g);
-    for (index_t n = whole.n_begin; n < whole.n_end; ++n)
-      for (index_t c = c0; c < c1; ++c) {
-        T* dst = images + n * g.image_size() + c * plane;
-        std::fill(dst, dst + plane, bias ? bias[c] : T(0));
+    const index_t per_image = (t.oh_end - t.oh_begin) * g.out_w;
+    for (index_t n = t.n_begin; n < t.n_end; ++n)
+      col2im(images + n * g.image_size() + c0 * plane, columns + c0 * taps * ld + (n - t.n_begin) * per_image,
+             ld, sub, t.oh_begin, t.oh_end);
+  };
+  const bool in_place = g.is_pointwise() && plan.images_per_tile == 1;  // 1x1: no col2im
+  if (plan.units() >= kMinTasks) {
+    // A unit's images are written by its task only.
+#pragma omp parallel for schedule(dynamic, 1)
+    for (index_t unit = 0; unit < plan.units(); ++unit) {
+      T* scratch = ws.scratch.local();
+      const index_t first = plan.unit_first_tile(unit);
+      const ConvPlan::Tile whole = plan.tile(first, g);
+      for (index_t n = whole.n_begin; n < whole.n_end; ++n) fill_image(n, 0, g.channels);
+      for (index_t k = 0; k < plan.unit_tiles(); ++k) {
+        const ConvPlan::Tile t = plan.tile(first + k, g);
+        const MatrixRef<T> B = tile_rows(b, filters, 0, filters, g, t, scratch + K * plan.max_cols);
+        if (in_place) {
+          gemm(K, t.cols, filters, At, B, images + t.n_begin * g.image_size() + t.oh_begin * g.out_w,
+               P, true, ws.gemm);
+        } else {
+          gemm(K, t.cols, filters, At, B, scratch, t.cols, false, ws.gemm);
+          scatter(scratch, t.cols, t, 0, g.channels);
+        }
       }
-    for (index_t k = 0; k < plan.unit_tiles(); ++k) {
-      const ConvPlan::Tile t = plan.tile(first + k, g);
-      const MatrixRef<T> B = tile_rows(b, filters, 0, filters, g, t, gathered);
-      if (g.is_pointwise() && t.n_end - t.n_begin == 1) {
-        gemm(rows, t.cols, filters, At, B,
-             images + t.n_begin * g.image_size() + c0 * P + t.oh_begin * g.out_w, P, true, ws.gemm);
-        continue;
-      }
-      gemm(rows, t.cols, filters, At, B, scratch, t.cols, false, ws.gemm);
-      const index_t per_image = (t.oh_end - t.oh_begin) * g.out_w;
-      for (index_t n = t.n_begin; n < t.n_end; ++n)
-        col2im(images + n * g.image_size() + c0 * plane, scratch + (n - t.n_begin) * per_image,
-               t.cols, sub, t.oh_begin, t.oh_end);
+    }
+    return;
+  }
+  // Few units: one tile at a time, its product by all threads, then col2im in
+  // blocks of channels.
+  const index_t blocks = std::clamp<index_t>(ceil_div(kMinTasks, plan.tiles), 1, g.channels);
+#pragma omp parallel for schedule(static)
+  for (index_t n = 0; n < batch; ++n) fill_image(n, 0, g.channels);
+  for (index_t k = 0; k < plan.tiles; ++k) {
+    const ConvPlan::Tile t = plan.tile(k, g);
+    const MatrixRef<T> B = shared_tile_rows(b, filters, g, plan, t, ws);
+    if (in_place) {
+      parallel_gemm(K, t.cols, filters, At, B,
+                    images + t.n_begin * g.image_size() + t.oh_begin * g.out_w, P, true, ws.gemm);
+      continue;
+    }
+    ws.columns.resize({K, plan.max_cols});
+    ws.columns_images = nullptr;  // no longer the tiles of any images
+    parallel_gemm(K, t.cols, filters, At, B, ws.columns.data(), t.cols, false, ws.gemm);
+#pragma omp parallel for schedule(dynamic, 1)
+    for (index_t blk = 0; blk < blocks; ++blk) {
+      index_t c0, c1;
+      block_range(blk, blocks, g.channels, c0, c1);
+      scatter(ws.columns.data(), t.cols, t, c0, c1);
     }
   }
 }
 
 // da [filters, patch] += sum over the batch of b_n [filters, P] * im2col(images_n)^T.
 // The weight gradient of Conv2d (b = dy, images = x) and of ConvTranspose2d
-// (b = x, images = dy).
-// reuse_columns as for patch_gemm.
+// (b = x, images = dy). reuse_columns as for patch_gemm.
 template <typename T>
 void patch_weight_grad(T* da, const T* b, const T* images, index_t batch, index_t filters,
                        const ConvGeometry& g, ConvWorkspace<T>& ws, bool reuse_columns = false) {
@@ -385,31 +434,40 @@ void patch_weight_grad(T* da, const T* b, const T* images, index_t batch, index_
     return;
   }
   const ConvPlan plan = make_conv_plan(g, filters, batch);
-  const index_t chunks = plan.chunks, blocks = plan.grad_filter_blocks;
   reserve_scratch(ws, plan, g, filters);
-  const bool shared = shares_columns(g, plan, blocks);
-  if (shared) build_shared_columns(images, g, plan, ws, reuse_columns);
-  if (chunks > 1) ws.weight_partials.resize({chunks, size});
-  T* partials = ws.weight_partials.data();
+  const index_t chunks = plan.chunks;
+  if (plan.tiles >= kMinTasks && chunks >= kMinTasks / 2) {
+    // Chunks of tiles, each summed from zero into its partial (or into da
+    // directly when there is one chunk), then added in chunk order.
+    if (chunks > 1) ws.weight_partials.resize({chunks, size});
+    T* partials = ws.weight_partials.data();
 #pragma omp parallel for schedule(dynamic, 1)
-  for (index_t task = 0; task < chunks * blocks; ++task) {
-    const index_t chunk = task / blocks;
-    index_t f0, f1, t0, t1;
-    block_range(task % blocks, blocks, filters, f0, f1);
-    block_range(chunk, chunks, plan.tiles, t0, t1);
-    T* dA = (chunks > 1 ? partials + chunk * size : da) + f0 * K;
-    T* scratch = ws.scratch.local();
-    for (index_t k = t0; k < t1; ++k) {
-      const ConvPlan::Tile t = plan.tile(k, g);
-      MatrixRef<T> cols = columns_of(images, g, plan, k, t, shared, ws, scratch);
-      cols.transposed = true;
-      const MatrixRef<T> B = tile_rows(b, filters, f0, f1, g, t, scratch + K * plan.max_cols);
-      // A chunk's partial sum starts from zero, the direct sum from da's contents.
-      gemm(f1 - f0, K, t.cols, B, cols, dA, K, chunks == 1 || k > t0, ws.gemm);
+    for (index_t chunk = 0; chunk < chunks; ++chunk) {
+      index_t t0, t1;
+      block_range(chunk, chunks, plan.tiles, t0, t1);
+      T* dA = chunks > 1 ? partials + chunk * size : da;
+      T* scratch = ws.scratch.local();
+      for (index_t k = t0; k < t1; ++k) {
+        const ConvPlan::Tile t = plan.tile(k, g);
+        MatrixRef<T> cols = tile_columns(images, g, t, scratch);
+        cols.transposed = true;
+        const MatrixRef<T> B = tile_rows(b, filters, 0, filters, g, t, scratch + K * plan.max_cols);
+        gemm(filters, K, t.cols, B, cols, dA, K, chunks == 1 || k > t0, ws.gemm);
+      }
+      if (t1 == t0 && chunks > 1) std::fill(dA, dA + size, T(0));
     }
-    if (t1 == t0 && chunks > 1) std::fill(dA, dA + (f1 - f0) * K, T(0));
+    if (chunks > 1) add_partials(da, partials, chunks, size);
+    return;
   }
-  if (chunks > 1) add_partials(da, partials, chunks, size);
+  // Few tiles (or a weight too large for partial sums): one tile at a time,
+  // accumulated into da by all threads.
+  for (index_t k = 0; k < plan.tiles; ++k) {
+    const ConvPlan::Tile t = plan.tile(k, g);
+    MatrixRef<T> cols = serial_tile_columns(images, g, plan, k, t, ws, reuse_columns);
+    cols.transposed = true;
+    const MatrixRef<T> B = shared_tile_rows(b, filters, g, plan, t, ws);
+    parallel_gemm(filters, K, t.cols, B, cols, da, K, true, ws.gemm);
+  }
 }
 
 // dbias [channels] += sums of dy [batch, channels, spatial] over batch and space,

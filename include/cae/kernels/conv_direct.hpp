@@ -76,12 +76,6 @@ struct DotAccumulator<float> {
   float total() const { return _mm512_reduce_add_ps(acc); }
 };
 
-// Lanes [lo, hi) of a 16-lane vector whose first lane is column `first`.
-inline __mmask16 lane_mask(index_t lo, index_t hi, index_t first) {
-  const index_t a = std::clamp<index_t>(lo - first, 0, 16), b = std::clamp<index_t>(hi - first, 0, 16);
-  return b > a ? static_cast<__mmask16>(((1u << b) - 1u) & ~((1u << a) - 1u)) : __mmask16(0);
-}
-
 // Column shifts and lane masks of a row's taps, for one block of up to 64
 // output columns starting at ow0: tap j reads source column ow + offset[j] for
 // output columns ow in [lo[j], hi[j]) (the others are padding).

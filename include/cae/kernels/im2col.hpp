@@ -18,6 +18,7 @@
 #pragma once
 
 #include <algorithm>
+#include <type_traits>
 
 #if defined(__AVX512F__)
 #include <immintrin.h>
@@ -80,6 +81,16 @@ inline void copy_stride2(T* dst, const T* src, index_t n) {
   for (index_t k = 0; k < n; ++k) dst[k] = src[2 * k];
 }
 #if defined(__AVX512F__)
+// Lanes [lo, hi) of a 16-lane vector whose first lane is column `first`.
+inline __mmask16 lane_mask(index_t lo, index_t hi, index_t first) {
+  const index_t a = std::clamp<index_t>(lo - first, 0, 16), b = std::clamp<index_t>(hi - first, 0, 16);
+  return b > a ? static_cast<__mmask16>(((1u << b) - 1u) & ~((1u << a) - 1u)) : __mmask16(0);
+}
+
+// Rows of up to kMaskedRowBlocks * 16 columns are copied with one masked load
+// and store per 16 columns, the padding zeros included.
+constexpr index_t kMaskedRowBlocks = 32;
+
 inline void copy_stride2(float* dst, const float* src, index_t n) {
   const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
   index_t k = 0;
@@ -111,6 +122,34 @@ template <typename T>
 void im2col(T* columns, index_t ld, const T* image, const ConvGeometry& g, index_t oh_begin,
             index_t oh_end) {
   const index_t out_w = g.out_w, sw = g.stride_w;
+#if defined(__AVX512F__)
+  if constexpr (std::is_same<T, float>::value) {
+    const index_t blocks = (out_w + 15) / 16;
+    if (sw == 1 && blocks <= detail::kMaskedRowBlocks) {
+      __mmask16 store[detail::kMaskedRowBlocks], load[detail::kMaskedRowBlocks];
+      for (index_t v = 0; v < blocks; ++v) store[v] = detail::lane_mask(0, out_w, 16 * v);
+      for (index_t c = 0; c < g.channels; ++c)
+        for (index_t i = 0; i < g.kernel_h; ++i)
+          for (index_t j = 0; j < g.kernel_w; ++j) {
+            float* row = columns + ((c * g.kernel_h + i) * g.kernel_w + j) * ld;
+            const index_t offset_w = j * g.dilation_w - g.pad_w;
+            index_t lo, hi;
+            detail::valid_range(offset_w, 1, g.width, out_w, lo, hi);
+            for (index_t v = 0; v < blocks; ++v) load[v] = detail::lane_mask(lo, hi, 16 * v);
+            for (index_t oh = oh_begin; oh < oh_end; ++oh, row += out_w) {
+              const index_t ih = oh * g.stride_h - g.pad_h + i * g.dilation_h;
+              const bool inside = ih >= 0 && ih < g.height;
+              // Masked-off lanes are not read: the address may lie outside the image.
+              const float* src = image + (c * g.height + (inside ? ih : 0)) * g.width + offset_w;
+              for (index_t v = 0; v < blocks; ++v)
+                _mm512_mask_storeu_ps(row + 16 * v, store[v],
+                                      _mm512_maskz_loadu_ps(inside ? load[v] : 0, src + 16 * v));
+            }
+          }
+      return;
+    }
+  }
+#endif
   for (index_t c = 0; c < g.channels; ++c) {
     const T* plane = image + c * g.height * g.width;
     for (index_t i = 0; i < g.kernel_h; ++i) {
@@ -155,6 +194,34 @@ void im2col(T* columns, index_t ld, const T* image, const ConvGeometry& g, index
 template <typename T>
 void col2im(T* image, const T* columns, index_t ld, const ConvGeometry& g, index_t oh_begin,
             index_t oh_end) {
+#if defined(__AVX512F__)
+  if constexpr (std::is_same<T, float>::value) {
+    const index_t blocks = (g.out_w + 15) / 16;
+    if (g.stride_w == 1 && blocks <= detail::kMaskedRowBlocks) {
+      __mmask16 mask[detail::kMaskedRowBlocks];
+      for (index_t c = 0; c < g.channels; ++c)
+        for (index_t i = 0; i < g.kernel_h; ++i)
+          for (index_t j = 0; j < g.kernel_w; ++j) {
+            const float* row = columns + ((c * g.kernel_h + i) * g.kernel_w + j) * ld;
+            const index_t offset_w = j * g.dilation_w - g.pad_w;
+            index_t lo, hi;
+            detail::valid_range(offset_w, 1, g.width, g.out_w, lo, hi);
+            for (index_t v = 0; v < blocks; ++v) mask[v] = detail::lane_mask(lo, hi, 16 * v);
+            for (index_t oh = oh_begin; oh < oh_end; ++oh, row += g.out_w) {
+              const index_t ih = oh * g.stride_h - g.pad_h + i * g.dilation_h;
+              if (ih < 0 || ih >= g.height) continue;
+              float* dst = image + (c * g.height + ih) * g.width + offset_w;
+              for (index_t v = 0; v < blocks; ++v) {
+                const __m512 sum = _mm512_add_ps(_mm512_maskz_loadu_ps(mask[v], dst + 16 * v),
+                                                 _mm512_maskz_loadu_ps(mask[v], row + 16 * v));
+                _mm512_mask_storeu_ps(dst + 16 * v, mask[v], sum);
+              }
+            }
+          }
+      return;
+    }
+  }
+#endif
   for (index_t c = 0; c < g.channels; ++c) {
     T* plane = image + c * g.height * g.width;
     for (index_t i = 0; i < g.kernel_h; ++i) {

@@ -270,23 +270,81 @@ inline void gemm(index_t m, index_t n, index_t k, const MatrixRef<float>& a,
   }
 }
 
+// gemm() run by the whole OpenMP team: each kKc x kNc block of B is packed once
+// into `shared_b` by all threads together, then (row block of kMc, group of
+// column panels) tasks share it, each packing its own block of A into `local`.
+// Every element of C is summed by one task in the same order as gemm(), so
+// results do not depend on the number of threads.
+inline void parallel_gemm(index_t m, index_t n, index_t k, const MatrixRef<float>& a,
+                          const MatrixRef<float>& b, float* c, index_t ldc, bool accumulate,
+                          float* shared_b, ThreadScratch<float>& local) {
+  auto align = [](float* p) {
+    return reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(p) + 63) & ~std::uintptr_t(63));
+  };
+  float* packed_b = align(shared_b);
+  if (k == 0) {
+    if (!accumulate)
+      for (index_t i = 0; i < m; ++i) std::fill(c + i * ldc, c + i * ldc + n, 0.f);
+    return;
+  }
+  const index_t row_blocks = (m + kMc - 1) / kMc;
+#pragma omp parallel
+  {
+    float* packed_a = align(local.local());
+    for (index_t j0 = 0; j0 < n; j0 += kNc) {
+      const index_t nc = std::min(kNc, n - j0), panels = (nc + kNr - 1) / kNr;
+      // Enough tasks for any team: split the panels into groups when A has few row blocks.
+      const index_t groups = std::min<index_t>(panels, (8 + row_blocks - 1) / row_blocks);
+      for (index_t p0 = 0; p0 < k; p0 += kKc) {
+        const index_t kc = std::min(kKc, k - p0);
+        const bool acc = accumulate || p0 > 0;
+#pragma omp for schedule(static)
+        for (index_t q = 0; q < panels; ++q)
+          pack_b(packed_b + q * kNr * kc, b, p0, kc, j0 + q * kNr, std::min<index_t>(kNr, nc - q * kNr));
+#pragma omp for schedule(dynamic, 1)
+        for (index_t task = 0; task < row_blocks * groups; ++task) {
+          const index_t i0 = (task / groups) * kMc, mc = std::min(kMc, m - i0);
+          const index_t g = task % groups;
+          const index_t q0 = g * panels / groups, q1 = (g + 1) * panels / groups;
+          pack_a(packed_a, a, i0, mc, p0, kc);
+          for (index_t q = q0; q < q1; ++q) {
+            const index_t j = q * kNr, cols = std::min<index_t>(kNr, nc - j);
+            for (index_t i = 0; i < mc; i += kMr) {
+              const int rows = static_cast<int>(std::min<index_t>(kMr, mc - i));
+              micro_tile(rows, cols, kc, packed_a + i * kc, packed_b + j * kc, kNr,
+                         c + (i0 + i) * ldc + j0 + j, ldc, acc);
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
 }  // namespace packed
 #endif  // CAE_PACKED_GEMM
 
-// Per-thread memory for gemm()'s packed blocks.
+// Memory for gemm()'s packed blocks: one buffer per thread, and one shared by
+// the team in parallel_gemm().
 template <typename T>
 class GemmScratch {
  public:
   // Call outside parallel regions: it may allocate.
   void reserve() {
 #ifdef CAE_PACKED_GEMM
-    if (std::is_same<T, float>::value) buffers_.reserve(packed::kScratch);
+    if (std::is_same<T, float>::value) {
+      buffers_.reserve(packed::kScratch);
+      shared_.resize({packed::kKc * packed::kNc + 64});
+    }
 #endif
   }
   T* local() { return buffers_.local(); }
+  ThreadScratch<T>& buffers() { return buffers_; }
+  T* shared() { return shared_.data(); }
 
  private:
   ThreadScratch<T> buffers_;
+  Tensor<T> shared_;
 };
 
 // C [m, n] (row stride ldc) = (accumulate ? C : 0) + op(A) [m, k] * op(B) [k, n]
@@ -311,6 +369,30 @@ void gemm(index_t m, index_t n, index_t k, const MatrixRef<T>& a, const MatrixRe
   else if (a.transposed) C.noalias() += A.transpose() * B;
   else if (b.transposed) C.noalias() += A * B.transpose();
   else C.noalias() += A * B;
+}
+
+// gemm() computed by all threads: call it outside parallel regions. The
+// result does not depend on the number of threads.
+template <typename T>
+void parallel_gemm(index_t m, index_t n, index_t k, const MatrixRef<T>& a, const MatrixRef<T>& b,
+                   T* c, index_t ldc, bool accumulate, GemmScratch<T>& scratch) {
+  if (m == 0 || n == 0) return;
+  scratch.reserve();
+#ifdef CAE_PACKED_GEMM
+  if constexpr (std::is_same<T, float>::value) {
+    packed::parallel_gemm(m, n, k, a, b, c, ldc, accumulate, scratch.shared(), scratch.buffers());
+    return;
+  }
+#endif
+  // Elsewhere: fixed blocks of rows of C, one serial product each.
+  constexpr index_t kRows = 64;
+  const index_t blocks = (m + kRows - 1) / kRows;
+#pragma omp parallel for schedule(dynamic, 1)
+  for (index_t blk = 0; blk < blocks; ++blk) {
+    const index_t i0 = blk * kRows, rows = std::min(kRows, m - i0);
+    const MatrixRef<T> a_rows{a.transposed ? a.data + i0 : a.data + i0 * a.ld, a.ld, a.transposed};
+    gemm(rows, n, k, a_rows, b, c + i0 * ldc, ldc, accumulate, scratch);
+  }
 }
 
 }  // namespace cae::kernels
