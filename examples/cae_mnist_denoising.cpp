@@ -325,9 +325,9 @@ int run(int argc, char** argv) {
        {"test-images", "test images of the 28x28 evaluations (full 500, quick 64)"},
        {"ae-epochs", "epochs of the 28x28 autoencoders (full 2, quick 1)"},
        {"clf-epochs", "epochs of the 28x28 classifiers (full 2, quick 1)"},
-       {"alexnet-train-images", "autoencoder training images of AlexNet (224x224) (full 600, quick 16)"},
-       {"alexnet-clf-train-images", "classifier training images of AlexNet (full 800, quick 16)"},
-       {"alexnet-test-images", "test images of the AlexNet evaluations (full 200, quick 16)"},
+       {"alexnet-train-images", "autoencoder training images of AlexNet (224x224) (full 300, quick 16)"},
+       {"alexnet-clf-train-images", "classifier training images of AlexNet (full 400, quick 16)"},
+       {"alexnet-test-images", "test images of the AlexNet evaluations (full 100, quick 16)"},
        {"alexnet-epochs", "epochs of both AlexNet models (full 1, quick 1)"},
        {"cv-images", "VGG-denoised test images of the VGG-16 5-fold cross-validation (full 300, quick 40)"},
        {"cv-epochs", "epochs per cross-validation fold (full 2, quick 1)"},
@@ -344,8 +344,8 @@ int run(int argc, char** argv) {
                opt_int("test-images", 500, 64), static_cast<int>(opt_int("ae-epochs", 2, 1)),
                static_cast<int>(opt_int("clf-epochs", 2, 1)), opt_int("batch", 32, 32), opt_int("batch", 32, 32)};
   if (args.epochs > 0) small.ae_epochs = small.clf_epochs = args.epochs;
-  Budget alex{opt_int("alexnet-train-images", 600, 16), opt_int("alexnet-clf-train-images", 800, 16),
-              opt_int("alexnet-test-images", 200, 16), static_cast<int>(opt_int("alexnet-epochs", 1, 1)),
+  Budget alex{opt_int("alexnet-train-images", 300, 16), opt_int("alexnet-clf-train-images", 400, 16),
+              opt_int("alexnet-test-images", 100, 16), static_cast<int>(opt_int("alexnet-epochs", 1, 1)),
               static_cast<int>(opt_int("alexnet-epochs", 1, 1)), opt_int("alexnet-batch", 16, 16),
               opt_int("alexnet-batch", 16, 16)};
   const std::string init = args.get("init", "keras");
@@ -500,7 +500,7 @@ int run(int argc, char** argv) {
         fam.key == "vgg" ? repro::ClassifierTarget::ClassIndex : repro::ClassifierTarget::OneHot;
     std::unique_ptr<cae::Loss<float>> loss;
     if (kind == repro::ClassifierTarget::ClassIndex) loss = std::make_unique<cae::CrossEntropyLoss<float>>();
-    else loss = std::make_unique<cae::BCELoss<float>>();
+    else loss = std::make_unique<repro::KerasBCELoss>();  // Keras' clipped BCE on the softmax
     std::unique_ptr<cae::optim::Optimizer<float>> opt;
     if (fam.key == "vgg")
       opt = std::make_unique<cae::optim::SGD<float>>(clf->parameters(), cae::optim::SGDOptions(0.01).momentum(0.9));

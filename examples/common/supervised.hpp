@@ -217,6 +217,43 @@ inline cae::train::History fit_images(cae::Module<float>& model, cae::Loss<float
   return detail::run_fit(trainer, loader, cfg, false, validate);
 }
 
+// Keras' binary_crossentropy on probabilities (e.g. a softmax output): the
+// predictions are clipped to [1e-7, 1 - 1e-7] first, and clipped elements pass
+// no gradient. cae::BCELoss (PyTorch's) instead clamps each log at -100 and
+// keeps the gradient (p - y) / max(p (1 - p), 1e-12), which explodes once a
+// softmax saturates on the wrong class.
+class KerasBCELoss : public cae::Loss<float> {
+ public:
+  static constexpr double kEpsilon = 1e-7;  // tf.keras.backend.epsilon()
+  std::string describe() const override { return "KerasBCELoss(epsilon=1e-07)"; }
+  float forward(const cae::Tensor<float>& p, const cae::Tensor<float>& y) override {
+    CAE_CHECK(p.shape() == y.shape() && p.numel() > 0, cae::ShapeError, describe(), ": prediction shape ",
+              p.shape(), " and target shape ", y.shape(), " must be equal and non-empty");
+    grad_.resize(p.shape());
+    const double n = static_cast<double>(p.numel());
+    double sum = 0;
+    for (cae::index_t i = 0; i < p.numel(); ++i) {
+      const double raw = p[i], t = y[i];
+      CAE_CHECK(raw >= 0 && raw <= 1, cae::Error, describe(), ": predictions must be probabilities, got ", raw,
+                " at element ", i);
+      const double q = std::min(std::max(raw, kEpsilon), 1 - kEpsilon);
+      sum -= t * std::log(q) + (1 - t) * std::log(1 - q);
+      const bool clipped = raw < kEpsilon || raw > 1 - kEpsilon;
+      grad_[i] = clipped ? 0.f : static_cast<float>((q - t) / (q * (1 - q)) / n);
+    }
+    computed_ = true;
+    return static_cast<float>(sum / n);
+  }
+  const cae::Tensor<float>& backward() override {
+    CAE_CHECK(computed_, cae::Error, describe(), ": backward() before forward()");
+    return grad_;
+  }
+
+ private:
+  cae::Tensor<float> grad_;
+  bool computed_ = false;
+};
+
 // How a classifier is trained: CrossEntropyLoss on logits against class
 // indices, or (Keras' "binary_crossentropy" on a softmax output, as the 004
 // paper's AlexNet and ResNet-18 classifiers) BCELoss against one-hot rows.
