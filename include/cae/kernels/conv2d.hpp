@@ -87,6 +87,10 @@ constexpr index_t kPartialElements = index_t(1) << 22;  // memory for weight par
 // Up to this many filters the direct loops of conv_direct.hpp beat im2col + GEMM.
 constexpr index_t kDirectFilters = 4;
 
+// Below this many multiply-adds a parallel region costs more than it saves
+// (and on a busy machine a region waits for its slowest thread).
+constexpr index_t kMinParallelWork = index_t(1) << 18;
+
 inline index_t ceil_div(index_t a, index_t b) { return (a + b - 1) / b; }
 }  // namespace detail
 
@@ -181,7 +185,7 @@ MatrixRef<T> shared_tile_rows(const T* b, index_t filters, const ConvGeometry& g
   const index_t P = g.positions(), images = t.n_end - t.n_begin;
   ws.product.resize({filters, plan.max_cols});
   T* out = ws.product.data();
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (filters * t.cols > kMinParallelWork)
   for (index_t f = 0; f < filters; ++f)
     for (index_t n = 0; n < images; ++n)
       std::memcpy(out + f * t.cols + n * P, b + ((t.n_begin + n) * filters + f) * P, sizeof(T) * P);
@@ -206,7 +210,7 @@ void build_columns_parallel(T* cols, const T* images, const ConvGeometry& g,
                             const ConvPlan::Tile& t) {
   const index_t taps = g.kernel_h * g.kernel_w, per_image = (t.oh_end - t.oh_begin) * g.out_w;
   const index_t blocks = std::min<index_t>(kMinTasks, g.channels);
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (g.patch_size() * t.cols > kMinParallelWork)
   for (index_t blk = 0; blk < blocks; ++blk) {
     index_t c0, c1;
     block_range(blk, blocks, g.channels, c0, c1);
@@ -263,8 +267,9 @@ void patch_gemm(T* out, const T* a, const T* bias, const T* images, index_t batc
   using namespace detail;
   if (!reuse_columns) ws.columns_images = nullptr;  // whatever it holds is stale
   const index_t K = g.patch_size(), P = g.positions();
+  const bool parallel = batch * filters * K * P > kMinParallelWork;
   if (filters <= kDirectFilters) {
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
     for (index_t n = 0; n < batch; ++n) {
       T* o = out + n * filters * P;
       for (index_t f = 0; f < filters; ++f) std::fill(o + f * P, o + (f + 1) * P, bias ? bias[f] : T(0));
@@ -290,7 +295,7 @@ void patch_gemm(T* out, const T* a, const T* bias, const T* images, index_t batc
     std::fill(o, o + t.cols, bias ? bias[f] : T(0));
   };
   if (plan.tiles >= kMinTasks) {
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
     for (index_t k = 0; k < plan.tiles; ++k) {
       const ConvPlan::Tile t = plan.tile(k, g);
       T* scratch = ws.scratch.local();
@@ -311,14 +316,14 @@ void patch_gemm(T* out, const T* a, const T* bias, const T* images, index_t batc
     const ConvPlan::Tile t = plan.tile(k, g);
     const MatrixRef<T> cols = serial_tile_columns(images, g, plan, k, t, ws, reuse_columns);
     if (t.one_image()) {
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel)
       for (index_t f = 0; f < filters; ++f) fill_bias(t, f);
       parallel_gemm(filters, t.cols, K, A, cols,
                     out + t.n_begin * filters * P + t.oh_begin * g.out_w, P, true, ws.gemm);
     } else {
       ws.product.resize({filters, plan.max_cols});
       parallel_gemm(filters, t.cols, K, A, cols, ws.product.data(), t.cols, false, ws.gemm);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel)
       for (index_t f = 0; f < filters; ++f) scatter(ws.product.data(), t, f);
     }
   }
@@ -332,6 +337,7 @@ void patch_gemm_transposed(T* images, const T* a, const T* bias, const T* b, ind
                            index_t filters, const ConvGeometry& g, ConvWorkspace<T>& ws) {
   using namespace detail;
   const index_t K = g.patch_size(), P = g.positions(), plane = g.height * g.width;
+  const bool parallel = batch * filters * K * P > kMinParallelWork;
   auto fill_image = [&](index_t n, index_t c0, index_t c1) {
     for (index_t c = c0; c < c1; ++c) {
       T* dst = images + n * g.image_size() + c * plane;
@@ -339,7 +345,7 @@ void patch_gemm_transposed(T* images, const T* a, const T* bias, const T* b, ind
     }
   };
   if (filters <= kDirectFilters) {
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
     for (index_t n = 0; n < batch; ++n) {
       fill_image(n, 0, g.channels);
       direct_patch_scatter(images + n * g.image_size(), a, b + n * filters * P, g, filters);
@@ -362,7 +368,7 @@ void patch_gemm_transposed(T* images, const T* a, const T* bias, const T* b, ind
   const bool in_place = g.is_pointwise() && plan.images_per_tile == 1;  // 1x1: no col2im
   if (plan.units() >= kMinTasks) {
     // A unit's images are written by its task only.
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
     for (index_t unit = 0; unit < plan.units(); ++unit) {
       T* scratch = ws.scratch.local();
       const index_t first = plan.unit_first_tile(unit);
@@ -385,7 +391,7 @@ void patch_gemm_transposed(T* images, const T* a, const T* bias, const T* b, ind
   // Few units: one tile at a time, its product by all threads, then col2im in
   // blocks of channels.
   const index_t blocks = std::clamp<index_t>(ceil_div(kMinTasks, plan.tiles), 1, g.channels);
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if (parallel)
   for (index_t n = 0; n < batch; ++n) fill_image(n, 0, g.channels);
   for (index_t k = 0; k < plan.tiles; ++k) {
     const ConvPlan::Tile t = plan.tile(k, g);
@@ -398,7 +404,7 @@ void patch_gemm_transposed(T* images, const T* a, const T* bias, const T* b, ind
     ws.columns.resize({K, plan.max_cols});
     ws.columns_images = nullptr;  // no longer the tiles of any images
     parallel_gemm(K, t.cols, filters, At, B, ws.columns.data(), t.cols, false, ws.gemm);
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
     for (index_t blk = 0; blk < blocks; ++blk) {
       index_t c0, c1;
       block_range(blk, blocks, g.channels, c0, c1);
@@ -416,11 +422,12 @@ void patch_weight_grad(T* da, const T* b, const T* images, index_t batch, index_
   using namespace detail;
   if (!reuse_columns) ws.columns_images = nullptr;  // whatever it holds is stale
   const index_t K = g.patch_size(), size = filters * K, P = g.positions();
+  const bool parallel = batch * filters * K * P > kMinParallelWork;
   if (filters <= kDirectFilters) {
     const index_t chunks = std::clamp<index_t>(batch, 1, kMaxChunks);
     if (chunks > 1) ws.weight_partials.resize({chunks, size});
     T* partials = ws.weight_partials.data();
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
     for (index_t c = 0; c < chunks; ++c) {
       T* target = chunks > 1 ? partials + c * size : da;
       if (chunks > 1) std::fill(target, target + size, T(0));
@@ -441,7 +448,7 @@ void patch_weight_grad(T* da, const T* b, const T* images, index_t batch, index_
     // directly when there is one chunk), then added in chunk order.
     if (chunks > 1) ws.weight_partials.resize({chunks, size});
     T* partials = ws.weight_partials.data();
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
     for (index_t chunk = 0; chunk < chunks; ++chunk) {
       index_t t0, t1;
       block_range(chunk, chunks, plan.tiles, t0, t1);

@@ -288,7 +288,8 @@ inline void parallel_gemm(index_t m, index_t n, index_t k, const MatrixRef<float
     return;
   }
   const index_t row_blocks = (m + kMc - 1) / kMc;
-#pragma omp parallel
+  // Small products run on the calling thread alone (same blocks, same sums).
+#pragma omp parallel if (m * n * k > (index_t(1) << 18))
   {
     float* packed_a = align(local.local());
     for (index_t j0 = 0; j0 < n; j0 += kNc) {
@@ -387,7 +388,7 @@ void parallel_gemm(index_t m, index_t n, index_t k, const MatrixRef<T>& a, const
   // Elsewhere: fixed blocks of rows of C, one serial product each.
   constexpr index_t kRows = 64;
   const index_t blocks = (m + kRows - 1) / kRows;
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(dynamic, 1) if (m * n * k > (index_t(1) << 18))
   for (index_t blk = 0; blk < blocks; ++blk) {
     const index_t i0 = blk * kRows, rows = std::min(kRows, m - i0);
     const MatrixRef<T> a_rows{a.transposed ? a.data + i0 : a.data + i0 * a.ld, a.ld, a.transposed};
