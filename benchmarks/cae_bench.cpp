@@ -475,6 +475,7 @@ int run_worker(const Options& opt) {
   const double load_before = load_average();
   const double cpu0 = process_cpu_seconds(), wall0 = now_seconds();
   std::vector<double> times;
+  times.reserve(static_cast<std::size_t>(repeats));  // no allocation of ours while counting
   g_allocations = 0;
   g_omp_allocations = 0;
   find_openmp_runtime();

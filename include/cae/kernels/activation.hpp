@@ -8,6 +8,7 @@
 
 #include <Eigen/Core>
 
+#include "cae/parallel.hpp"
 #include "cae/shape.hpp"
 
 namespace cae::kernels {
@@ -15,25 +16,25 @@ namespace cae::kernels {
 // y = max(x, 0)
 template <typename T>
 void relu_forward(T* y, const T* x, index_t n) {
-#pragma omp parallel for simd schedule(static) if (n > 32768)
+#pragma omp parallel for simd schedule(static) if (n > kElementwiseGrain)
   for (index_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : T(0);
 }
 // dx = dy where y > 0 (PyTorch's choice at 0: gradient 0)
 template <typename T>
 void relu_backward(T* dx, const T* dy, const T* y, index_t n) {
-#pragma omp parallel for simd schedule(static) if (n > 32768)
+#pragma omp parallel for simd schedule(static) if (n > kElementwiseGrain)
   for (index_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
 }
 
 // y = x if x > 0 else slope * x
 template <typename T>
 void leaky_relu_forward(T* y, const T* x, index_t n, T slope) {
-#pragma omp parallel for simd schedule(static) if (n > 32768)
+#pragma omp parallel for simd schedule(static) if (n > kElementwiseGrain)
   for (index_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : slope * x[i];
 }
 template <typename T>
 void leaky_relu_backward(T* dx, const T* dy, const T* x, index_t n, T slope) {
-#pragma omp parallel for simd schedule(static) if (n > 32768)
+#pragma omp parallel for simd schedule(static) if (n > kElementwiseGrain)
   for (index_t i = 0; i < n; ++i) dx[i] = x[i] > T(0) ? dy[i] : slope * dy[i];
 }
 
@@ -46,7 +47,7 @@ void sigmoid_forward(T* y, const T* x, index_t n) {
   using Array = Eigen::Array<T, Eigen::Dynamic, 1>;
   constexpr index_t kBlock = 4096;
   const index_t blocks = (n + kBlock - 1) / kBlock;
-#pragma omp parallel for schedule(static) if (n > 32768)
+#pragma omp parallel for schedule(static) if (n > kElementwiseGrain)
   for (index_t k = 0; k < blocks; ++k) {
     const index_t b = k * kBlock, len = std::min(kBlock, n - b);
     const Eigen::Map<const Array> in(x + b, len);
@@ -58,20 +59,20 @@ void sigmoid_forward(T* y, const T* x, index_t n) {
 // dx = dy * y * (1 - y)
 template <typename T>
 void sigmoid_backward(T* dx, const T* dy, const T* y, index_t n) {
-#pragma omp parallel for simd schedule(static) if (n > 32768)
+#pragma omp parallel for simd schedule(static) if (n > kElementwiseGrain)
   for (index_t i = 0; i < n; ++i) dx[i] = dy[i] * y[i] * (T(1) - y[i]);
 }
 
 // y = tanh(x)
 template <typename T>
 void tanh_forward(T* y, const T* x, index_t n) {
-#pragma omp parallel for schedule(static) if (n > 32768)
+#pragma omp parallel for schedule(static) if (n > kElementwiseGrain)
   for (index_t i = 0; i < n; ++i) y[i] = std::tanh(x[i]);
 }
 // dx = dy * (1 - y^2)
 template <typename T>
 void tanh_backward(T* dx, const T* dy, const T* y, index_t n) {
-#pragma omp parallel for simd schedule(static) if (n > 32768)
+#pragma omp parallel for simd schedule(static) if (n > kElementwiseGrain)
   for (index_t i = 0; i < n; ++i) dx[i] = dy[i] * (T(1) - y[i] * y[i]);
 }
 

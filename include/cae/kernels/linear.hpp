@@ -22,8 +22,9 @@ namespace linear_detail {
 // batch of 64 x 1000 features still gives several tiles to share.
 constexpr index_t kTileRows = 64;
 constexpr index_t kTileCols = 256;
-// Below this many multiply-adds a parallel region costs more than it saves.
-constexpr index_t kParallelWork = index_t(1) << 16;
+// Below this many multiply-adds (~50 us) a parallel region costs more than it
+// saves, the more so on a busy machine (see kElementwiseGrain).
+constexpr index_t kParallelWork = index_t(1) << 22;
 
 inline index_t tiles(index_t n, index_t tile) { return (n + tile - 1) / tile; }
 

@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "cae/kernels/softmax.hpp"
+#include "cae/parallel.hpp"
 #include "cae/shape.hpp"
 
 namespace cae::kernels {
@@ -27,7 +28,7 @@ double mse_loss_forward(const T* pred, const T* target, index_t n) {
 template <typename T>
 void mse_loss_backward(T* dpred, const T* pred, const T* target, index_t n) {
   const T scale = static_cast<T>(2.0 / static_cast<double>(n));
-#pragma omp parallel for simd schedule(static) if (n > 32768)
+#pragma omp parallel for simd schedule(static) if (n > kElementwiseGrain)
   for (index_t i = 0; i < n; ++i) dpred[i] = scale * (pred[i] - target[i]);
 }
 
@@ -50,7 +51,7 @@ template <typename T>
 void bce_loss_backward(T* dpred, const T* pred, const T* target, index_t n) {
   constexpr index_t kBlock = 16384;
   const index_t blocks = (n + kBlock - 1) / kBlock;
-  if (blocks <= 2) return detail::bce_gradient(dpred, pred, target, n, n);
+  if (n <= kElementwiseGrain) return detail::bce_gradient(dpred, pred, target, n, n);
 #pragma omp parallel for schedule(static)
   for (index_t k = 0; k < blocks; ++k) {
     const index_t b = k * kBlock;
@@ -97,7 +98,7 @@ double bce_loss_forward(const T* pred, const T* target, index_t n, T* dpred = nu
   };
   // Small inputs stay out of OpenMP altogether: even a region whose `if` is
   // false costs the runtime a team allocation.
-  if (chunks > 2) {
+  if (n > kElementwiseGrain) {
 #pragma omp parallel for schedule(static)
     for (index_t k = 0; k < chunks; ++k) run_chunk(k);
   } else {
@@ -126,7 +127,7 @@ double bce_with_logits_loss_forward(const T* logits, const T* target, index_t n)
 template <typename T>
 void bce_with_logits_loss_backward(T* dlogits, const T* logits, const T* target, index_t n) {
   const T inv_n = static_cast<T>(1.0 / static_cast<double>(n));
-#pragma omp parallel for schedule(static) if (n > 32768)
+#pragma omp parallel for schedule(static) if (n > kElementwiseGrain)
   for (index_t i = 0; i < n; ++i) {
     const T x = logits[i];
     const T e = std::exp(-std::abs(x));  // in (0, 1]: the stable branch of the sigmoid

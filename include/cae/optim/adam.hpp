@@ -16,6 +16,7 @@
 #include <Eigen/Core>
 
 #include "cae/optim/optimizer.hpp"
+#include "cae/parallel.hpp"
 
 namespace cae::optim {
 
@@ -129,7 +130,7 @@ class AdamUpdate : public Optimizer<T> {
       };
       constexpr index_t kBlock = 8192;
       const index_t blocks = (n + kBlock - 1) / kBlock;
-      if (blocks >= 4) {
+      if (n > kElementwiseGrain) {
 #pragma omp parallel for schedule(static)
         for (index_t k = 0; k < blocks; ++k) block(k * kBlock, std::min(n, (k + 1) * kBlock));
       } else {
