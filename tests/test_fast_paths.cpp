@@ -110,7 +110,7 @@ TEST_CASE("vectorized max pool equals the row-major scan, ties and NaN included"
 
 TEST_CASE("one-pass BCE: loss and gradient as the plain formulas, any thread count", "[fast][loss]") {
   Rng rng(3);
-  for (index_t n : {index_t(5), index_t(1000), index_t(70001), index_t(15 * 3 * 64 * 64)}) {
+  for (index_t n : {index_t(5), index_t(1000), index_t(70001), index_t(15 * 3 * 128 * 128)}) {
     std::vector<float> p(static_cast<std::size_t>(n)), t(p.size()), grad(p.size()), grad2(p.size());
     for (std::size_t i = 0; i < p.size(); ++i) {
       p[i] = static_cast<float>(rng.uniform());
@@ -184,7 +184,7 @@ TEST_CASE("Adam's vector path agrees with its general path, any thread count", "
   // with a decay factor of exactly 1; Adam takes the vector path. The two may
   // fuse multiply-adds differently (1 ulp); each is bitwise the same for any
   // thread count.
-  for (index_t n : {index_t(7), index_t(100003)}) {
+  for (index_t n : {index_t(7), index_t(300007)}) {  // the latter over kElementwiseGrain: threads share it
     Tensor<float> w1({n}), w2({n}), w3({n}), g1({n}), g2({n}), g3({n});
     Rng rng(11);
     w1.fill_uniform(rng, -1.f, 1.f);

@@ -17,6 +17,7 @@
 
 #include <cmath>
 
+#include "cae/parallel.hpp"
 #include "cae/shape.hpp"
 
 namespace cae::kernels {
@@ -52,7 +53,7 @@ namespace detail {
 template <typename F>
 void for_each_group(index_t N, index_t C, index_t S, bool per_sample, F f) {
   const index_t groups = per_sample ? N * C : C;
-  if (N * C * S > 32768 && groups > 1) {
+  if (N * C * S > kElementwiseGrain / 4 && groups > 1) {
 #pragma omp parallel for schedule(static)
     for (index_t g = 0; g < groups; ++g) f(per_sample ? g / C : 0, g % C);
   } else {
@@ -196,7 +197,7 @@ void norm_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* x, const T
     if (dweight) dweight[c] += static_cast<T>(dweight_c);
     if (dbias) dbias[c] += static_cast<T>(dbias_c);
   };
-  if (N * C * S > 16384 && tasks > 1) {
+  if (N * C * S > kElementwiseGrain / 4 && tasks > 1) {
 #pragma omp parallel for schedule(static)
     for (index_t task = 0; task < tasks; ++task) run(task);
   } else {

@@ -17,6 +17,7 @@
 #include <limits>
 
 #include "cae/error.hpp"
+#include "cae/parallel.hpp"
 #include "cae/shape.hpp"
 
 namespace cae::kernels {
@@ -186,7 +187,7 @@ void max_pool2d_forward(T* y, pool_index_t* argmax, const T* x, index_t planes,
       }
     }
   };
-  if (planes * out_plane * g.kernel_h * g.kernel_w > 65536) {
+  if (planes * out_plane * g.kernel_h * g.kernel_w > kElementwiseGrain) {
 #pragma omp parallel for schedule(static)
     for (index_t p = 0; p < planes; ++p) pool_plane(p);
   } else {
@@ -201,7 +202,7 @@ template <typename T>
 void max_pool2d_backward(T* dx, const T* dy, const pool_index_t* argmax, index_t planes,
                          const Pool2dGeometry& g) {
   const index_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
-#pragma omp parallel for schedule(static) if (planes * (in_plane + out_plane) > 65536)
+#pragma omp parallel for schedule(static) if (planes * (in_plane + out_plane) > kElementwiseGrain)
   for (index_t p = 0; p < planes; ++p) {
     T* dxp = dx + p * in_plane;
     std::fill(dxp, dxp + in_plane, T(0));
@@ -245,7 +246,7 @@ template <typename T>
 void avg_pool2d_forward(T* y, const T* x, index_t planes, const Pool2dGeometry& g,
                         bool count_include_pad, index_t divisor_override = 0) {
   const index_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
-#pragma omp parallel for schedule(static) if (planes * out_plane * g.kernel_h * g.kernel_w > 32768)
+#pragma omp parallel for schedule(static) if (planes * out_plane * g.kernel_h * g.kernel_w > kElementwiseGrain)
   for (index_t p = 0; p < planes; ++p) {
     const T* xp = x + p * in_plane;
     T* yp = y + p * out_plane;
@@ -267,7 +268,7 @@ template <typename T>
 void avg_pool2d_backward(T* dx, const T* dy, index_t planes, const Pool2dGeometry& g,
                          bool count_include_pad, index_t divisor_override = 0) {
   const index_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
-#pragma omp parallel for schedule(static) if (planes * out_plane * g.kernel_h * g.kernel_w > 32768)
+#pragma omp parallel for schedule(static) if (planes * out_plane * g.kernel_h * g.kernel_w > kElementwiseGrain)
   for (index_t p = 0; p < planes; ++p) {
     T* dxp = dx + p * in_plane;
     std::fill(dxp, dxp + in_plane, T(0));

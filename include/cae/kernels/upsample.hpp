@@ -22,6 +22,7 @@
 #include <cmath>
 #include <vector>
 
+#include "cae/parallel.hpp"
 #include "cae/shape.hpp"
 
 namespace cae::kernels {
@@ -68,7 +69,7 @@ template <typename T>
 void upsample_nearest2d_forward(T* y, const T* x, index_t planes, const Upsample2dGeometry& g) {
   const index_t* src_h = upsample_detail::nearest_table(0, g.in_h, g.out_h, g.scale_h);
   const index_t* src_w = upsample_detail::nearest_table(1, g.in_w, g.out_w, g.scale_w);
-#pragma omp parallel for collapse(2) schedule(static) if (planes * g.out_h * g.out_w > 32768)
+#pragma omp parallel for collapse(2) schedule(static) if (planes * g.out_h * g.out_w > kElementwiseGrain)
   for (index_t p = 0; p < planes; ++p) {
     for (index_t oh = 0; oh < g.out_h; ++oh) {
       const T* row = x + (p * g.in_h + src_h[oh]) * g.in_w;
@@ -85,7 +86,7 @@ void upsample_nearest2d_backward(T* dx, const T* dy, index_t planes, const Upsam
   const index_t* src_h = upsample_detail::nearest_table(0, g.in_h, g.out_h, g.scale_h);
   const index_t* src_w = upsample_detail::nearest_table(1, g.in_w, g.out_w, g.scale_w);
   const index_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
-#pragma omp parallel for schedule(static) if (planes * out_plane > 32768)
+#pragma omp parallel for schedule(static) if (planes * out_plane > kElementwiseGrain)
   for (index_t p = 0; p < planes; ++p) {
     T* dxp = dx + p * in_plane;
     std::fill(dxp, dxp + in_plane, T(0));
@@ -151,7 +152,7 @@ void upsample_bilinear2d_forward(T* y, const T* x, index_t planes, const Upsampl
                                  bool align_corners) {
   const auto* th = upsample_detail::linear_table<T>(0, g.in_h, g.out_h, align_corners, g.scale_h);
   const auto* tw = upsample_detail::linear_table<T>(1, g.in_w, g.out_w, align_corners, g.scale_w);
-#pragma omp parallel for collapse(2) schedule(static) if (planes * g.out_h * g.out_w > 16384)
+#pragma omp parallel for collapse(2) schedule(static) if (planes * g.out_h * g.out_w > kElementwiseGrain / 4)
   for (index_t p = 0; p < planes; ++p) {
     for (index_t oh = 0; oh < g.out_h; ++oh) {
       const T* r0 = x + (p * g.in_h + th[oh].i0) * g.in_w;
@@ -175,7 +176,7 @@ void upsample_bilinear2d_backward(T* dx, const T* dy, index_t planes, const Upsa
   const auto* th = upsample_detail::linear_table<T>(0, g.in_h, g.out_h, align_corners, g.scale_h);
   const auto* tw = upsample_detail::linear_table<T>(1, g.in_w, g.out_w, align_corners, g.scale_w);
   const index_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
-#pragma omp parallel for schedule(static) if (planes * out_plane > 16384)
+#pragma omp parallel for schedule(static) if (planes * out_plane > kElementwiseGrain / 4)
   for (index_t p = 0; p < planes; ++p) {
     T* dxp = dx + p * in_plane;
     std::fill(dxp, dxp + in_plane, T(0));

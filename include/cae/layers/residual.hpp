@@ -33,6 +33,7 @@
 #include "cae/layers/norm.hpp"
 #include "cae/layers/sequential.hpp"
 #include "cae/module.hpp"
+#include "cae/parallel.hpp"
 
 namespace cae {
 
@@ -204,7 +205,7 @@ class Residual : public Module<T> {
     const T* pb = b.data();
     T* po = out.data();
     const index_t n = a.numel();
-#pragma omp parallel for simd schedule(static) if (n > 32768)
+#pragma omp parallel for simd schedule(static) if (n > kElementwiseGrain)
     for (index_t i = 0; i < n; ++i) po[i] = pa[i] + pb[i];
   }
 
