@@ -123,6 +123,7 @@ template <typename T>
 struct ConvWorkspace {
   ThreadScratch<T> scratch;    // per thread: a column tile and a [filters, cols] tile
   GemmScratch<T> gemm;         // packed GEMM blocks
+  PackedOperand<T> packed;     // the weight, packed once for all tiles
   Tensor<T> columns;           // [tiles, patch * max_cols]: few tiles, built once, shared
   Tensor<T> product;           // [rows, max_cols]: a shared GEMM result or gathered operand
   Tensor<T> weight_partials;   // [chunks, weight size]
@@ -295,6 +296,7 @@ void patch_gemm(T* out, const T* a, const T* bias, const T* images, index_t batc
     std::fill(o, o + t.cols, bias ? bias[f] : T(0));
   };
   if (plan.tiles >= kMinTasks) {
+    ws.packed.pack(filters, K, A);
 #pragma omp parallel for schedule(dynamic, 1) if (parallel)
     for (index_t k = 0; k < plan.tiles; ++k) {
       const ConvPlan::Tile t = plan.tile(k, g);
@@ -302,11 +304,11 @@ void patch_gemm(T* out, const T* a, const T* bias, const T* images, index_t batc
       const MatrixRef<T> cols = tile_columns(images, g, t, scratch);
       if (t.one_image()) {
         for (index_t f = 0; f < filters; ++f) fill_bias(t, f);
-        gemm(filters, t.cols, K, A, cols,
-             out + t.n_begin * filters * P + t.oh_begin * g.out_w, P, true, ws.gemm);
+        gemm(ws.packed, t.cols, cols, out + t.n_begin * filters * P + t.oh_begin * g.out_w, P,
+             true, ws.gemm);
       } else {
         T* y = scratch + K * plan.max_cols;
-        gemm(filters, t.cols, K, A, cols, y, t.cols, false, ws.gemm);
+        gemm(ws.packed, t.cols, cols, y, t.cols, false, ws.gemm);
         for (index_t f = 0; f < filters; ++f) scatter(y, t, f);
       }
     }
@@ -367,6 +369,7 @@ void patch_gemm_transposed(T* images, const T* a, const T* bias, const T* b, ind
   };
   const bool in_place = g.is_pointwise() && plan.images_per_tile == 1;  // 1x1: no col2im
   if (plan.units() >= kMinTasks) {
+    ws.packed.pack(K, filters, At);
     // A unit's images are written by its task only.
 #pragma omp parallel for schedule(dynamic, 1) if (parallel)
     for (index_t unit = 0; unit < plan.units(); ++unit) {
@@ -378,10 +381,10 @@ void patch_gemm_transposed(T* images, const T* a, const T* bias, const T* b, ind
         const ConvPlan::Tile t = plan.tile(first + k, g);
         const MatrixRef<T> B = tile_rows(b, filters, 0, filters, g, t, scratch + K * plan.max_cols);
         if (in_place) {
-          gemm(K, t.cols, filters, At, B, images + t.n_begin * g.image_size() + t.oh_begin * g.out_w,
+          gemm(ws.packed, t.cols, B, images + t.n_begin * g.image_size() + t.oh_begin * g.out_w,
                P, true, ws.gemm);
         } else {
-          gemm(K, t.cols, filters, At, B, scratch, t.cols, false, ws.gemm);
+          gemm(ws.packed, t.cols, B, scratch, t.cols, false, ws.gemm);
           scatter(scratch, t.cols, t, 0, g.channels);
         }
       }

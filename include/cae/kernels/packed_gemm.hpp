@@ -154,13 +154,23 @@ inline void transpose8x8(const float* src, index_t lds, float* dst, index_t ldd)
   _mm256_storeu_ps(dst + 7 * ldd, _mm256_permute2f128_ps(r3, r7, 0x31));
 }
 
-// Packs rows [i0, i0+mc) x k-range [p0, p0+kc) of op(A) into panels [mc/MR][kc][MR],
-// the last panel zero-padded.
+// Row panels of a block of mc rows: ceil(mc / kMr) panels of near-equal height
+// (64 rows: 11, 11, 11, 11, 10, 10 rather than 12 x 5 + 4), since a short panel
+// runs a slower micro-kernel. Panel p covers rows [start(p), start(p + 1)).
+struct RowPanels {
+  index_t count, mc;
+  explicit RowPanels(index_t rows) : count((rows + kMr - 1) / kMr), mc(rows) {}
+  index_t start(index_t p) const { return p * mc / count; }
+};
+
+// Packs rows [i0, i0+mc) x k-range [p0, p0+kc) of op(A) into panels
+// [panel][kc][kMr] (see RowPanels), unused rows zero.
 inline void pack_a(float* dst, const MatrixRef<float>& a, index_t i0, index_t mc, index_t p0,
                    index_t kc) {
-  for (index_t i = 0; i < mc; i += kMr) {
-    const index_t rows = std::min<index_t>(kMr, mc - i);
-    float* panel = dst + i * kc;
+  const RowPanels panels(mc);
+  for (index_t q = 0; q < panels.count; ++q) {
+    const index_t i = panels.start(q), rows = panels.start(q + 1) - i;
+    float* panel = dst + q * kMr * kc;
     if (a.transposed) {
       // op(A)(r, k) = data[k * ld + r]: each k gives `rows` adjacent values.
       for (index_t k = 0; k < kc; ++k) {
@@ -180,6 +190,21 @@ inline void pack_a(float* dst, const MatrixRef<float>& a, index_t i0, index_t mc
       }
     }
   }
+}
+
+// The whole of op(A) [m, k] packed block by block, for many products with the
+// same A: block (ib, pb) (rows ib * kMc.., depth pb * kKc..) at block_offset().
+inline index_t packed_a_blocks_k(index_t k) { return (k + kKc - 1) / kKc; }
+inline index_t packed_a_size(index_t m, index_t k) {
+  return ((m + kMc - 1) / kMc) * packed_a_blocks_k(k) * kMc * kKc;
+}
+inline index_t block_offset(index_t ib, index_t pb, index_t k) {
+  return (ib * packed_a_blocks_k(k) + pb) * kMc * kKc;
+}
+inline void pack_a_all(float* dst, const MatrixRef<float>& a, index_t m, index_t k) {
+  for (index_t i0 = 0, ib = 0; i0 < m; i0 += kMc, ++ib)
+    for (index_t p0 = 0, pb = 0; p0 < k; p0 += kKc, ++pb)
+      pack_a(dst + block_offset(ib, pb, k), a, i0, std::min(kMc, m - i0), p0, std::min(kKc, k - p0));
 }
 
 // Packs k-range [p0, p0+kc) x columns [j0, j0+nc) of op(B) into panels
@@ -221,9 +246,10 @@ inline void pack_b(float* dst, const MatrixRef<float>& b, index_t p0, index_t kc
   }
 }
 
+// prepacked_a: op(A) already packed by pack_a_all (a is then not read), or null.
 inline void gemm(index_t m, index_t n, index_t k, const MatrixRef<float>& a,
                  const MatrixRef<float>& b, float* c, index_t ldc, bool accumulate,
-                 float* scratch) {
+                 float* scratch, const float* prepacked_a = nullptr) {
   // 64-byte aligned packed blocks.
   float* base = reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(scratch) + 63) &
                                          ~std::uintptr_t(63));
@@ -253,15 +279,21 @@ inline void gemm(index_t m, index_t n, index_t k, const MatrixRef<float>& a,
       }
       for (index_t i0 = 0; i0 < m; i0 += kMc) {
         const index_t mc = std::min(kMc, m - i0);
-        pack_a(packed_a, a, i0, mc, p0, kc);
+        const float* block_a = packed_a;
+        if (prepacked_a)
+          block_a = prepacked_a + block_offset(i0 / kMc, p0 / kKc, k);
+        else
+          pack_a(packed_a, a, i0, mc, p0, kc);
+        const RowPanels panels(mc);
         for (index_t j = 0; j < nc; j += kNr) {
           const index_t cols = std::min<index_t>(kNr, nc - j);
           const bool packed_panel = !in_place || cols < kNr;
           const float* panel = packed_panel ? packed_b + j * kc : b.data + p0 * b.ld + j0 + j;
           const index_t ldb = packed_panel ? kNr : b.ld;
-          for (index_t i = 0; i < mc; i += kMr) {
-            const int rows = static_cast<int>(std::min<index_t>(kMr, mc - i));
-            micro_tile(rows, cols, kc, packed_a + i * kc, panel, ldb,
+          for (index_t q = 0; q < panels.count; ++q) {
+            const index_t i = panels.start(q);
+            const int rows = static_cast<int>(panels.start(q + 1) - i);
+            micro_tile(rows, cols, kc, block_a + q * kMr * kc, panel, ldb,
                        c + (i0 + i) * ldc + j0 + j, ldc, acc);
           }
         }
@@ -308,11 +340,13 @@ inline void parallel_gemm(index_t m, index_t n, index_t k, const MatrixRef<float
           const index_t g = task % groups;
           const index_t q0 = g * panels / groups, q1 = (g + 1) * panels / groups;
           pack_a(packed_a, a, i0, mc, p0, kc);
+          const RowPanels row_panels(mc);
           for (index_t q = q0; q < q1; ++q) {
             const index_t j = q * kNr, cols = std::min<index_t>(kNr, nc - j);
-            for (index_t i = 0; i < mc; i += kMr) {
-              const int rows = static_cast<int>(std::min<index_t>(kMr, mc - i));
-              micro_tile(rows, cols, kc, packed_a + i * kc, packed_b + j * kc, kNr,
+            for (index_t r = 0; r < row_panels.count; ++r) {
+              const index_t i = row_panels.start(r);
+              const int rows = static_cast<int>(row_panels.start(r + 1) - i);
+              micro_tile(rows, cols, kc, packed_a + r * kMr * kc, packed_b + j * kc, kNr,
                          c + (i0 + i) * ldc + j0 + j, ldc, acc);
             }
           }
@@ -370,6 +404,57 @@ void gemm(index_t m, index_t n, index_t k, const MatrixRef<T>& a, const MatrixRe
   else if (a.transposed) C.noalias() += A.transpose() * B;
   else if (b.transposed) C.noalias() += A * B.transpose();
   else C.noalias() += A * B;
+}
+
+// op(A) [m, k] packed once for many products with different B, e.g. a
+// convolution's weight used by every tile of a batch.
+template <typename T>
+class PackedOperand {
+ public:
+  // Call outside parallel regions: it may allocate. `a` must stay valid while
+  // the packed operand is used (the Eigen fallback reads it in place).
+  void pack(index_t m, index_t k, const MatrixRef<T>& a) {
+    m_ = m;
+    k_ = k;
+    a_ = a;
+#ifdef CAE_PACKED_GEMM
+    if constexpr (std::is_same<T, float>::value) {
+      data_.resize({packed::packed_a_size(m, k) + 16});
+      packed::pack_a_all(aligned(), a, m, k);
+    }
+#endif
+  }
+  index_t rows() const { return m_; }
+  index_t depth() const { return k_; }
+  const MatrixRef<T>& source() const { return a_; }
+  const T* aligned() const {
+    return reinterpret_cast<const T*>((reinterpret_cast<std::uintptr_t>(data_.data()) + 63) &
+                                      ~std::uintptr_t(63));
+  }
+
+ private:
+  T* aligned() {
+    return reinterpret_cast<T*>((reinterpret_cast<std::uintptr_t>(data_.data()) + 63) &
+                                ~std::uintptr_t(63));
+  }
+  index_t m_ = 0, k_ = 0;
+  MatrixRef<T> a_{nullptr, 0};
+  Tensor<T> data_;
+};
+
+// C [m, n] (row stride ldc) = (accumulate ? C : 0) + A [m, k] * op(B) [k, n] with A packed.
+template <typename T>
+void gemm(const PackedOperand<T>& a, index_t n, const MatrixRef<T>& b, T* c, index_t ldc,
+          bool accumulate, GemmScratch<T>& scratch) {
+  if (a.rows() == 0 || n == 0) return;
+#ifdef CAE_PACKED_GEMM
+  if constexpr (std::is_same<T, float>::value) {
+    packed::gemm(a.rows(), n, a.depth(), a.source(), b, c, ldc, accumulate, scratch.local(),
+                 a.aligned());
+    return;
+  }
+#endif
+  gemm(a.rows(), n, a.depth(), a.source(), b, c, ldc, accumulate, scratch);
 }
 
 // gemm() computed by all threads: call it outside parallel regions. The
