@@ -208,7 +208,19 @@ TEST_CASE("the convolutions' GEMM matches a direct product", "[conv][gemm]") {
           sum += double(ta ? a[p * lda + i] : a[i * lda + p]) * double(tb ? b[j * ldb + p] : b[p * ldb + j]);
         expected[i * ldc + j] = static_cast<float>(sum);
       }
+    // The same product with A packed beforehand (a convolution's weight).
+    std::vector<float> c_packed = c;
+    const std::vector<float> c_before = c;
     kernels::gemm<float>(m, n, k, {a.data(), lda, ta}, {b.data(), ldb, tb}, c.data(), ldc, acc, scratch);
+    kernels::PackedOperand<float> packed;
+    packed.pack(m, k, {a.data(), lda, ta});
+    kernels::gemm<float>(packed, n, {b.data(), ldb, tb}, c_packed.data(), ldc, acc, scratch);
+    CHECK(c_packed == c);
+    // ...and by all threads together: the same sums in the same order.
+    std::vector<float> c_parallel = c_before;
+    kernels::parallel_gemm<float>(m, n, k, {a.data(), lda, ta}, {b.data(), ldb, tb}, c_parallel.data(),
+                                  ldc, acc, scratch);
+    CHECK(c_parallel == c);
     for (index_t i = 0; i < m; ++i)
       for (index_t j = 0; j < ldc; ++j) {
         // Columns past n belong to someone else and must be left alone.
