@@ -649,6 +649,14 @@ TEST_CASE("conv errors name the layer and the offending shape", "[conv][errors]"
                                                 Contains("[-1, 3, 8, 12]") && Contains("too small") &&
                                                 Contains("9x9"));
   CHECK(big.build({3, 9, 12}) == Shape{6, 1, 4});
+  // A failed build leaves the layer working for the shape it had.
+  Tensor<float> fits({1, 3, 9, 12}, 1.f);
+  CHECK(big.forward(fits).shape() == Shape{1, 6, 1, 4});
+  CHECK_THROWS_AS(big.build({3, 8, 12}), ShapeError);
+  CHECK(big.forward(fits).shape() == Shape{1, 6, 1, 4});
+  CHECK_THROWS_WITH(big.forward(Tensor<float>({1, 3, 8, 8})), Contains("too small"));
+  CHECK(big.forward(fits).shape() == Shape{1, 6, 1, 4});
+  CHECK_THROWS_WITH(Conv2d<float>(Conv2dOptions::lazy(6, 3)).build({0, 8, 8}), Contains("C > 0"));
 
   Conv2d<float> unbuilt(Conv2dOptions(3, 6, 3));
   CHECK_THROWS_WITH(unbuilt.backward(Tensor<float>({1, 6, 2, 2})), Contains("before forward"));

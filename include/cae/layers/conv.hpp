@@ -169,14 +169,19 @@ class ConvLayer : public Module<T> {
     return s + ")";
   }
 
-  // Infers in_channels, checks the per-sample input [C, H, W] and sets the geometry.
+  // Checks the per-sample input [C, H, W] and infers in_channels (the derived
+  // build() then checks the sizes and records the shape with configured()).
   void configure(const Shape& in) {
-    CAE_CHECK(in.rank() == 3, ShapeError, this->describe(),
-              ": expected a per-sample input [C, H, W], got ", in);
+    CAE_CHECK(in.rank() == 3 && in[0] > 0, ShapeError, this->describe(),
+              ": expected a per-sample input [C, H, W] with C > 0, got ", in);
     if (in_channels_ == 0) create_parameters(in[0]);
     CAE_CHECK(in[0] == in_channels_, ShapeError, this->describe(), ": expected ", in_channels_,
               " input channels, got input ", batch_shape_str(in));
+  }
+  // The geometry now fits per-sample inputs `in`; forward() skips build() for them.
+  Shape configured(const Shape& in, const Shape& out) {
     configured_for_ = in;
+    return out;
   }
 
   // Called on each forward: (re)configures when the input's per-sample shape changed.
@@ -245,7 +250,7 @@ class Conv2d : public detail::ConvLayer<T, Conv2dOptions> {
   Shape build(const Shape& in) override {
     this->configure(in);
     const auto& o = this->options_;
-    kernels::ConvGeometry& g = this->geometry_;
+    kernels::ConvGeometry g;  // kept only once it passes the checks
     g.channels = in[0];
     g.height = in[1];
     g.width = in[2];
@@ -266,7 +271,8 @@ class Conv2d : public detail::ConvLayer<T, Conv2dOptions> {
               " (kernel_size with dilation)");
     g.out_h = kernels::conv_output_size(g.height, g.kernel_h, g.stride_h, g.pad_h, g.dilation_h);
     g.out_w = kernels::conv_output_size(g.width, g.kernel_w, g.stride_w, g.pad_w, g.dilation_w);
-    return {o.out_channels(), g.out_h, g.out_w};
+    this->geometry_ = g;
+    return this->configured(in, {o.out_channels(), g.out_h, g.out_w});
   }
 
   const Tensor<T>& forward(const Tensor<T>& x) override {
@@ -306,8 +312,9 @@ class ConvTranspose2d : public detail::ConvLayer<T, ConvTranspose2dOptions> {
     this->configure(in);
     const auto& o = this->options_;
     // The geometry of the convolution this layer is the transpose of: its
-    // image is our output, its positions our input pixels.
-    kernels::ConvGeometry& g = this->geometry_;
+    // image is our output, its positions our input pixels. Kept only once it
+    // passes the checks.
+    kernels::ConvGeometry g;
     g.channels = o.out_channels();
     g.out_h = in[1];
     g.out_w = in[2];
@@ -326,7 +333,8 @@ class ConvTranspose2d : public detail::ConvLayer<T, ConvTranspose2dOptions> {
     CAE_CHECK(in[1] > 0 && in[2] > 0 && g.height > 0 && g.width > 0, ShapeError, describe(),
               ": input ", batch_shape_str(in), " gives an output of ", g.height, "x", g.width,
               ", which is not positive");
-    return {o.out_channels(), g.height, g.width};
+    this->geometry_ = g;
+    return this->configured(in, {o.out_channels(), g.height, g.width});
   }
 
   const Tensor<T>& forward(const Tensor<T>& x) override {
