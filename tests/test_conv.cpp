@@ -33,9 +33,9 @@ Tensor<double> naive_conv(const Tensor<double>& x, const Tensor<double>& w, cons
               for (index_t j = 0; j < c.kw; ++j) {
                 const index_t ih = oh * c.sh - c.ph + i * c.dh, iw = ow * c.sw - c.pw + j * c.dw;
                 if (ih >= 0 && ih < H && iw >= 0 && iw < W)
-                  s += w.at({co, ci, i, j}) * x.at({n, ci, ih, iw});
+                  s += w[((co * Cin + ci) * c.kh + i) * c.kw + j] * x[((n * Cin + ci) * H + ih) * W + iw];
               }
-          y.at({n, co, oh, ow}) = s;
+          y[((n * Cout + co) * Ho + oh) * Wo + ow] = s;
         }
   return y;
 }
@@ -48,14 +48,16 @@ Tensor<double> naive_conv_input_grad(const Tensor<double>& dy, const Tensor<doub
   for (index_t n = 0; n < N; ++n)
     for (index_t co = 0; co < Cout; ++co)
       for (index_t oh = 0; oh < Ho; ++oh)
-        for (index_t ow = 0; ow < Wo; ++ow)
+        for (index_t ow = 0; ow < Wo; ++ow) {
+          const double d = dy[((n * Cout + co) * Ho + oh) * Wo + ow];
           for (index_t ci = 0; ci < Cin; ++ci)
             for (index_t i = 0; i < c.kh; ++i)
               for (index_t j = 0; j < c.kw; ++j) {
                 const index_t ih = oh * c.sh - c.ph + i * c.dh, iw = ow * c.sw - c.pw + j * c.dw;
                 if (ih >= 0 && ih < H && iw >= 0 && iw < W)
-                  dx.at({n, ci, ih, iw}) += w.at({co, ci, i, j}) * dy.at({n, co, oh, ow});
+                  dx[((n * Cin + ci) * H + ih) * W + iw] += w[((co * Cin + ci) * c.kh + i) * c.kw + j] * d;
               }
+        }
   return dx;
 }
 
@@ -68,14 +70,16 @@ Tensor<double> naive_conv_weight_grad(const Tensor<double>& dy, const Tensor<dou
   for (index_t n = 0; n < N; ++n)
     for (index_t co = 0; co < Cout; ++co)
       for (index_t oh = 0; oh < Ho; ++oh)
-        for (index_t ow = 0; ow < Wo; ++ow)
+        for (index_t ow = 0; ow < Wo; ++ow) {
+          const double d = dy[((n * Cout + co) * Ho + oh) * Wo + ow];
           for (index_t ci = 0; ci < Cin; ++ci)
             for (index_t i = 0; i < c.kh; ++i)
               for (index_t j = 0; j < c.kw; ++j) {
                 const index_t ih = oh * c.sh - c.ph + i * c.dh, iw = ow * c.sw - c.pw + j * c.dw;
                 if (ih >= 0 && ih < H && iw >= 0 && iw < W)
-                  dw.at({co, ci, i, j}) += dy.at({n, co, oh, ow}) * x.at({n, ci, ih, iw});
+                  dw[((co * Cin + ci) * c.kh + i) * c.kw + j] += d * x[((n * Cin + ci) * H + ih) * W + iw];
               }
+        }
   return dw;
 }
 
@@ -451,6 +455,23 @@ TEST_CASE("conv fast paths match direct loops", "[conv]") {
       1e-13);
 }
 
+TEST_CASE("conv: the Winograd path for 3x3 stride-1 layers matches direct loops", "[conv][winograd]") {
+  // Both channel counts >= 32 and at least 8 groups of tiles: F(2x2, 3x3).
+  const Conv2dOptions even = Conv2dOptions(32, 33, 3).padding(1);
+  REQUIRE(kernels::winograd_applies({32, 28, 28, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1}, 33, 8));
+  check_conv_against_naive<float>(even, {8, 32, 28, 28}, 1e-5);
+  check_conv_against_naive<double>(even, {8, 32, 28, 28}, 1e-12);
+  // Odd output sizes (partial tiles) and the other paddings (the input
+  // gradient runs at padding 2 - p).
+  check_conv_against_naive<float>(Conv2dOptions(34, 32, 3).bias(false), {8, 34, 29, 27}, 1e-5);
+  check_conv_against_naive<float>(Conv2dOptions(32, 36, 3).padding({2, 1}), {9, 32, 25, 26}, 1e-5);
+  // Not taken: too few channels, stride 2, dilation 2, too few tiles.
+  CHECK_FALSE(kernels::winograd_applies({16, 28, 28, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1}, 33, 8));
+  CHECK_FALSE(kernels::winograd_applies({32, 28, 28, 14, 14, 3, 3, 2, 2, 1, 1, 1, 1}, 33, 32));
+  CHECK_FALSE(kernels::winograd_applies({32, 28, 28, 24, 24, 3, 3, 1, 1, 0, 0, 2, 2}, 33, 32));
+  CHECK_FALSE(kernels::winograd_applies({32, 28, 28, 28, 28, 3, 3, 1, 1, 1, 1, 1, 1}, 33, 4));
+}
+
 TEST_CASE("conv: the direct path for few filters matches the GEMM path", "[conv]") {
   // Conv2d(C, 4) runs the direct loops, Conv2d(C, 8) im2col + GEMM. With the
   // first 4 filters shared and the gradient of the other 4 outputs zero, every
@@ -563,6 +584,9 @@ TEST_CASE("conv results do not depend on the thread count", "[conv][threads]") {
   check(pointwise, {9, 64, 6, 6});
   Conv2d<float> grouped(Conv2dOptions(8, 70, 3).padding(1));
   check(grouped, {13, 8, 10, 10});
+  Conv2d<float> winograd(Conv2dOptions(32, 32, 3).padding(1));
+  REQUIRE(kernels::winograd_applies({32, 16, 16, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1}, 32, 32));
+  check(winograd, {32, 32, 16, 16});
   ConvTranspose2d<float> up(ConvTranspose2dOptions(12, 6, 3).stride(2).padding(1).output_padding(1));
   check(up, {4, 12, 20, 16});
   ConvTranspose2d<float> up_grouped(ConvTranspose2dOptions(70, 8, 3).padding(1));

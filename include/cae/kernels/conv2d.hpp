@@ -40,6 +40,7 @@
 #include "cae/kernels/conv_direct.hpp"
 #include "cae/kernels/im2col.hpp"
 #include "cae/kernels/packed_gemm.hpp"
+#include "cae/kernels/winograd.hpp"
 #include "cae/kernels/workspace.hpp"
 #include "cae/tensor.hpp"
 
@@ -127,6 +128,7 @@ struct ConvWorkspace {
   Tensor<T> columns;           // [tiles, patch * max_cols]: few tiles, built once, shared
   Tensor<T> product;           // [rows, max_cols]: a shared GEMM result or gathered operand
   Tensor<T> weight_partials;   // [chunks, weight size]
+  WinogradWorkspace<T> winograd;  // the 3x3 stride-1 path
   // What `columns` holds, so the backward pass can reuse the forward's tiles.
   const T* columns_images = nullptr;
   ConvGeometry columns_geometry;
@@ -500,7 +502,10 @@ void bias_grad(T* dbias, const T* dy, index_t batch, index_t channels, index_t s
 template <typename T>
 void conv2d_forward(T* y, const T* x, const T* weight, const T* bias, index_t batch,
                     index_t out_channels, const ConvGeometry& g, ConvWorkspace<T>& ws) {
-  patch_gemm(y, weight, bias, x, batch, out_channels, g, ws);
+  if (winograd_applies(g, out_channels, batch))
+    winograd_forward(y, x, weight, bias, batch, out_channels, g, ws.winograd);
+  else
+    patch_gemm(y, weight, bias, x, batch, out_channels, g, ws);
 }
 
 // Given dy [batch, out_channels, out_h, out_w] and the forward's x and weight:
@@ -512,6 +517,11 @@ void conv2d_backward(T* dx, T* dweight, T* dbias, const T* dy, const T* x, const
                      index_t batch, index_t out_channels, const ConvGeometry& g,
                      ConvWorkspace<T>& ws) {
   if (dbias) bias_grad(dbias, dy, batch, out_channels, g.positions());
+  if (winograd_applies(g, out_channels, batch)) {
+    winograd_weight_grad(dweight, dy, x, batch, out_channels, g, ws.winograd);
+    if (dx) winograd_input_grad(dx, dy, weight, batch, out_channels, g, ws.winograd);
+    return;
+  }
   // x is unchanged since the forward pass, whose column tiles are reused.
   patch_weight_grad(dweight, dy, x, batch, out_channels, g, ws, true);
   if (dx) patch_gemm_transposed(dx, weight, static_cast<const T*>(nullptr), dy, batch,
