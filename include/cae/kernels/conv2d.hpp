@@ -54,22 +54,26 @@ struct ConvPlan {
   index_t row_tiles = 1;        // tiles per image
   index_t tiles = 0;            // tiles in the batch
   index_t max_cols = 0;         // columns of the widest tile
+  index_t max_ld = 0;           // row stride of scratch holding any tile
   index_t chunks = 1;           // separately summed weight-gradient chunks of tiles
 
   struct Tile {
     index_t n_begin, n_end;    // images
     index_t oh_begin, oh_end;  // output rows of each image
     index_t cols;              // (n_end - n_begin) * (oh_end - oh_begin) * out_w
+    index_t ld;                // row stride of the tile's scratch matrices
     bool one_image() const { return n_end - n_begin == 1; }
   };
   Tile tile(index_t t, const ConvGeometry& g) const {
     if (images_per_tile > 1) {
       const index_t n = t * images_per_tile, n_end = std::min(batch, n + images_per_tile);
-      return {n, n_end, 0, g.out_h, (n_end - n) * g.positions()};
+      const index_t cols = (n_end - n) * g.positions();
+      return {n, n_end, 0, g.out_h, cols, padded_stride(cols)};
     }
     const index_t n = t / row_tiles, oh = (t % row_tiles) * rows_per_tile;
     const index_t oh_end = std::min(g.out_h, oh + rows_per_tile);
-    return {n, n + 1, oh, oh_end, (oh_end - oh) * g.out_w};
+    const index_t cols = (oh_end - oh) * g.out_w;
+    return {n, n + 1, oh, oh_end, cols, padded_stride(cols)};
   }
   // Groups of tiles whose images no other group touches (the col2im side):
   // a tile of several images, or all row tiles of one image.
@@ -113,6 +117,7 @@ inline ConvPlan make_conv_plan(const ConvGeometry& g, index_t filters, index_t b
     p.tiles = batch * p.row_tiles;
   }
   p.max_cols = p.images_per_tile * p.rows_per_tile * g.out_w;
+  p.max_ld = padded_stride(p.max_cols);
   const index_t weight_size = std::max<index_t>(filters * K, 1);
   p.chunks = std::clamp<index_t>(std::min(kMaxChunks, kPartialElements / weight_size), 1,
                                  std::max<index_t>(p.tiles, 1));
@@ -125,8 +130,8 @@ struct ConvWorkspace {
   ThreadScratch<T> scratch;    // per thread: a column tile and a [filters, cols] tile
   GemmScratch<T> gemm;         // packed GEMM blocks
   PackedOperand<T> packed;     // the weight, packed once for all tiles
-  Tensor<T> columns;           // [tiles, patch * max_cols]: few tiles, built once, shared
-  Tensor<T> product;           // [rows, max_cols]: a shared GEMM result or gathered operand
+  Tensor<T> columns;           // [tiles, patch * max_ld]: few tiles, built once, shared
+  Tensor<T> product;           // [rows, max_ld]: a shared GEMM result or gathered operand
   Tensor<T> weight_partials;   // [chunks, weight size]
   WinogradWorkspace<T> winograd;  // the 3x3 stride-1 path
   // What `columns` holds, so the backward pass can reuse the forward's tiles.
@@ -147,7 +152,7 @@ inline void block_range(index_t i, index_t blocks, index_t n, index_t& begin, in
 template <typename T>
 void reserve_scratch(ConvWorkspace<T>& ws, const ConvPlan& p, const ConvGeometry& g,
                      index_t filters) {
-  ws.scratch.reserve((g.patch_size() + filters) * p.max_cols);
+  ws.scratch.reserve((g.patch_size() + filters) * p.max_ld);
   ws.gemm.reserve();
 }
 
@@ -160,9 +165,9 @@ MatrixRef<T> tile_columns(const T* images, const ConvGeometry& g, const ConvPlan
     return {images + t.n_begin * g.image_size() + t.oh_begin * g.out_w, g.positions()};
   const index_t per_image = (t.oh_end - t.oh_begin) * g.out_w;
   for (index_t n = t.n_begin; n < t.n_end; ++n)
-    im2col(buffer + (n - t.n_begin) * per_image, t.cols, images + n * g.image_size(), g,
+    im2col(buffer + (n - t.n_begin) * per_image, t.ld, images + n * g.image_size(), g,
            t.oh_begin, t.oh_end);
-  return {buffer, t.cols};
+  return {buffer, t.ld};
 }
 
 // Rows [f_begin, f_end) of b [batch, filters, P] over the tile's columns: a
@@ -174,9 +179,9 @@ MatrixRef<T> tile_rows(const T* b, index_t filters, index_t f_begin, index_t f_e
   if (t.one_image()) return {b + (t.n_begin * filters + f_begin) * P + t.oh_begin * g.out_w, P};
   for (index_t n = t.n_begin; n < t.n_end; ++n)
     for (index_t f = f_begin; f < f_end; ++f)
-      std::memcpy(buffer + (f - f_begin) * t.cols + (n - t.n_begin) * P,
+      std::memcpy(buffer + (f - f_begin) * t.ld + (n - t.n_begin) * P,
                   b + (n * filters + f) * P, sizeof(T) * P);
-  return {buffer, t.cols};
+  return {buffer, t.ld};
 }
 
 // tile_rows for all filters, gathered by all threads into ws.product.
@@ -186,13 +191,13 @@ MatrixRef<T> shared_tile_rows(const T* b, index_t filters, const ConvGeometry& g
                               ConvWorkspace<T>& ws) {
   if (t.one_image()) return tile_rows(b, filters, 0, filters, g, t, static_cast<T*>(nullptr));
   const index_t P = g.positions(), images = t.n_end - t.n_begin;
-  ws.product.resize({filters, plan.max_cols});
+  ws.product.resize({filters, plan.max_ld});
   T* out = ws.product.data();
 #pragma omp parallel for schedule(static) if (filters * t.cols > kMinParallelWork)
   for (index_t f = 0; f < filters; ++f)
     for (index_t n = 0; n < images; ++n)
-      std::memcpy(out + f * t.cols + n * P, b + ((t.n_begin + n) * filters + f) * P, sizeof(T) * P);
-  return {out, t.cols};
+      std::memcpy(out + f * t.ld + n * P, b + ((t.n_begin + n) * filters + f) * P, sizeof(T) * P);
+  return {out, t.ld};
 }
 
 // da[i] += partials[0][i] + partials[1][i] + ..., always in chunk order.
@@ -206,7 +211,7 @@ void add_partials(T* da, const T* partials, index_t chunks, index_t size) {
   }
 }
 
-// Builds tile t's column matrix at `cols` (row stride t.cols), by all threads,
+// Builds tile t's column matrix at `cols` (row stride t.ld), by all threads,
 // each taking a block of channels.
 template <typename T>
 void build_columns_parallel(T* cols, const T* images, const ConvGeometry& g,
@@ -220,7 +225,7 @@ void build_columns_parallel(T* cols, const T* images, const ConvGeometry& g,
     ConvGeometry sub = g;
     sub.channels = c1 - c0;
     for (index_t n = t.n_begin; n < t.n_end; ++n)
-      im2col(cols + c0 * taps * t.cols + (n - t.n_begin) * per_image, t.cols,
+      im2col(cols + c0 * taps * t.ld + (n - t.n_begin) * per_image, t.ld,
              images + n * g.image_size() + c0 * g.height * g.width, sub, t.oh_begin, t.oh_end);
   }
 }
@@ -237,12 +242,12 @@ MatrixRef<T> serial_tile_columns(const T* images, const ConvGeometry& g, const C
                                  bool reuse) {
   if (g.is_pointwise() && t.one_image())
     return {images + t.n_begin * g.image_size() + t.oh_begin * g.out_w, g.positions()};
-  const index_t tile_size = g.patch_size() * plan.max_cols;
+  const index_t tile_size = g.patch_size() * plan.max_ld;
   if (plan.tiles >= kMinTasks) {
     ws.columns.resize({tile_size});
     ws.columns_images = nullptr;
     build_columns_parallel(ws.columns.data(), images, g, t);
-    return {ws.columns.data(), t.cols};
+    return {ws.columns.data(), t.ld};
   }
   if (index == 0 && !(reuse && ws.columns_images == images && ws.columns_geometry == g &&
                       ws.columns_batch == plan.batch && ws.columns_max_cols == plan.max_cols)) {
@@ -254,7 +259,7 @@ MatrixRef<T> serial_tile_columns(const T* images, const ConvGeometry& g, const C
     ws.columns_batch = plan.batch;
     ws.columns_max_cols = plan.max_cols;
   }
-  return {ws.columns.data() + index * tile_size, t.cols};
+  return {ws.columns.data() + index * tile_size, t.ld};
 }
 
 }  // namespace detail
@@ -283,13 +288,15 @@ void patch_gemm(T* out, const T* a, const T* bias, const T* images, index_t batc
   const ConvPlan plan = make_conv_plan(g, filters, batch);
   reserve_scratch(ws, plan, g, filters);
   const MatrixRef<T> A{a, K};
-  // Several images' result [filters, cols] in y, scattered to out with the bias.
+  // A tile's result [filters, cols] (row stride t.ld) in y, scattered to out
+  // with the bias.
   auto scatter = [&](const T* y, const ConvPlan::Tile& t, index_t f) {
     const T b = bias ? bias[f] : T(0);
+    const index_t per_image = (t.oh_end - t.oh_begin) * g.out_w;
     for (index_t n = t.n_begin; n < t.n_end; ++n) {
-      const T* src = y + f * t.cols + (n - t.n_begin) * P;
-      T* dst = out + (n * filters + f) * P;
-      for (index_t i = 0; i < P; ++i) dst[i] = src[i] + b;
+      const T* src = y + f * t.ld + (n - t.n_begin) * per_image;
+      T* dst = out + (n * filters + f) * P + t.oh_begin * g.out_w;
+      for (index_t i = 0; i < per_image; ++i) dst[i] = src[i] + b;
     }
   };
   // One image: the result accumulates straight into out, pre-set to the bias.
@@ -309,8 +316,8 @@ void patch_gemm(T* out, const T* a, const T* bias, const T* images, index_t batc
         gemm(ws.packed, t.cols, cols, out + t.n_begin * filters * P + t.oh_begin * g.out_w, P,
              true, ws.gemm);
       } else {
-        T* y = scratch + K * plan.max_cols;
-        gemm(ws.packed, t.cols, cols, y, t.cols, false, ws.gemm);
+        T* y = scratch + K * plan.max_ld;
+        gemm(ws.packed, t.cols, cols, y, t.ld, false, ws.gemm);
         for (index_t f = 0; f < filters; ++f) scatter(y, t, f);
       }
     }
@@ -325,8 +332,8 @@ void patch_gemm(T* out, const T* a, const T* bias, const T* images, index_t batc
       parallel_gemm(filters, t.cols, K, A, cols,
                     out + t.n_begin * filters * P + t.oh_begin * g.out_w, P, true, ws.gemm);
     } else {
-      ws.product.resize({filters, plan.max_cols});
-      parallel_gemm(filters, t.cols, K, A, cols, ws.product.data(), t.cols, false, ws.gemm);
+      ws.product.resize({filters, plan.max_ld});
+      parallel_gemm(filters, t.cols, K, A, cols, ws.product.data(), t.ld, false, ws.gemm);
 #pragma omp parallel for schedule(static) if (parallel)
       for (index_t f = 0; f < filters; ++f) scatter(ws.product.data(), t, f);
     }
@@ -381,13 +388,13 @@ void patch_gemm_transposed(T* images, const T* a, const T* bias, const T* b, ind
       for (index_t n = whole.n_begin; n < whole.n_end; ++n) fill_image(n, 0, g.channels);
       for (index_t k = 0; k < plan.unit_tiles(); ++k) {
         const ConvPlan::Tile t = plan.tile(first + k, g);
-        const MatrixRef<T> B = tile_rows(b, filters, 0, filters, g, t, scratch + K * plan.max_cols);
+        const MatrixRef<T> B = tile_rows(b, filters, 0, filters, g, t, scratch + K * plan.max_ld);
         if (in_place) {
           gemm(ws.packed, t.cols, B, images + t.n_begin * g.image_size() + t.oh_begin * g.out_w,
                P, true, ws.gemm);
         } else {
-          gemm(ws.packed, t.cols, B, scratch, t.cols, false, ws.gemm);
-          scatter(scratch, t.cols, t, 0, g.channels);
+          gemm(ws.packed, t.cols, B, scratch, t.ld, false, ws.gemm);
+          scatter(scratch, t.ld, t, 0, g.channels);
         }
       }
     }
@@ -406,14 +413,14 @@ void patch_gemm_transposed(T* images, const T* a, const T* bias, const T* b, ind
                     images + t.n_begin * g.image_size() + t.oh_begin * g.out_w, P, true, ws.gemm);
       continue;
     }
-    ws.columns.resize({K, plan.max_cols});
+    ws.columns.resize({K, plan.max_ld});
     ws.columns_images = nullptr;  // no longer the tiles of any images
-    parallel_gemm(K, t.cols, filters, At, B, ws.columns.data(), t.cols, false, ws.gemm);
+    parallel_gemm(K, t.cols, filters, At, B, ws.columns.data(), t.ld, false, ws.gemm);
 #pragma omp parallel for schedule(dynamic, 1) if (parallel)
     for (index_t blk = 0; blk < blocks; ++blk) {
       index_t c0, c1;
       block_range(blk, blocks, g.channels, c0, c1);
-      scatter(ws.columns.data(), t.cols, t, c0, c1);
+      scatter(ws.columns.data(), t.ld, t, c0, c1);
     }
   }
 }
@@ -463,7 +470,7 @@ void patch_weight_grad(T* da, const T* b, const T* images, index_t batch, index_
         const ConvPlan::Tile t = plan.tile(k, g);
         MatrixRef<T> cols = tile_columns(images, g, t, scratch);
         cols.transposed = true;
-        const MatrixRef<T> B = tile_rows(b, filters, 0, filters, g, t, scratch + K * plan.max_cols);
+        const MatrixRef<T> B = tile_rows(b, filters, 0, filters, g, t, scratch + K * plan.max_ld);
         gemm(filters, K, t.cols, B, cols, dA, K, chunks == 1 || k > t0, ws.gemm);
       }
       if (t1 == t0 && chunks > 1) std::fill(dA, dA + size, T(0));

@@ -180,14 +180,28 @@ inline void pack_a(float* dst, const MatrixRef<float>& a, index_t i0, index_t mc
         for (index_t r = rows; r < kMr; ++r) d[r] = 0.f;
       }
     } else {
-      for (index_t r = 0; r < kMr; ++r) {
-        if (r >= rows) {
-          for (index_t k = 0; k < kc; ++k) panel[k * kMr + r] = 0.f;
-          continue;
-        }
-        const float* src = a.data + (i0 + i + r) * a.ld + p0;
-        for (index_t k = 0; k < kc; ++k) panel[k * kMr + r] = src[k];
+      // Rows of data become columns of the panel: 8 rows at a time through
+      // 8 x 8 register transposes, up to 4 more through 4 x 4 ones (missing
+      // rows as zeros), and the last k < 8 one by one.
+      const float* src = a.data + (i0 + i) * a.ld + p0;
+      const index_t k8 = kc / 8 * 8;
+      index_t r0 = 0;
+      if (rows >= 8) {
+        for (index_t k = 0; k < k8; k += 8) transpose8x8(src + k, a.ld, panel + k * kMr, kMr);
+        r0 = 8;
       }
+      for (; r0 < kMr; r0 += 4) {
+        const index_t have = std::clamp<index_t>(rows - r0, 0, 4);
+        for (index_t k = 0; k < k8; k += 4) {
+          __m128 q[4];
+          for (index_t r = 0; r < 4; ++r)
+            q[r] = r < have ? _mm_loadu_ps(src + (r0 + r) * a.ld + k) : _mm_setzero_ps();
+          _MM_TRANSPOSE4_PS(q[0], q[1], q[2], q[3]);
+          for (index_t r = 0; r < 4; ++r) _mm_storeu_ps(panel + (k + r) * kMr + r0, q[r]);
+        }
+      }
+      for (index_t r = 0; r < kMr; ++r)
+        for (index_t k = k8; k < kc; ++k) panel[k * kMr + r] = r < rows ? src[r * a.ld + k] : 0.f;
     }
   }
 }

@@ -146,14 +146,23 @@ inline void transform_kernel_grad(T* dg, const T* m, index_t stride) {
   }
 }
 
-// v [16][C][ld]: the transformed 4x4 input blocks of images [n0, n1) of
-// images [N, C, H, W], tile t = (n - n0) * per_image + ty * tiles_w + tx.
+// Strides of a [16][rows][tiles] scratch: rows `ld` apart, planes `plane` apart,
+// neither a multiple of 1 KB (see padded_stride: 16 planes 4 KB apart would
+// share one L1 cache set).
+struct PlaneLayout {
+  index_t ld, plane;
+  PlaneLayout(index_t rows, index_t tiles) : ld(padded_stride(tiles)), plane(padded_stride(rows * ld)) {}
+  index_t size() const { return 16 * plane; }
+};
+
+// v [16][C][tiles] (layout `lv`): the transformed 4x4 input blocks of images
+// [n0, n1) of images [N, C, H, W], tile t = (n - n0) * per_image + ty * tiles_w + tx.
 // `rows` is scratch for 4 zero-padded input rows of 2 * tiles_w + 2 values.
 template <typename T>
-void transform_inputs(T* v, index_t ld, const T* images, index_t n0, index_t n1,
+void transform_inputs(T* v, const PlaneLayout& lv, const T* images, index_t n0, index_t n1,
                       const ConvGeometry& g, const Tiling& tiling, T* rows) {
   const index_t width = 2 * tiling.tiles_w + 2, plane = g.height * g.width;
-  const index_t stride = g.channels * ld;  // between the 16 planes of v
+  const index_t ld = lv.ld, stride = lv.plane;  // between the 16 planes of v
   for (index_t n = n0; n < n1; ++n)
     for (index_t c = 0; c < g.channels; ++c) {
       const T* src = images + n * g.image_size() + c * plane;
@@ -207,7 +216,7 @@ void convolve(T* out, const T* bias, const T* images, index_t batch, index_t fil
   const index_t C = g.channels, F = filters, tiles = tiling.max_tiles();
   const index_t row_scratch = 4 * (2 * tiling.tiles_w + 2);
   for (index_t xi = 0; xi < 16; ++xi) ws.packed[xi].pack(F, C, {ws.kernels.data() + xi * F * C, C});
-  ws.scratch.reserve(16 * (C + F) * tiles + row_scratch);
+  ws.scratch.reserve(PlaneLayout(C, tiles).size() + PlaneLayout(F, tiles).size() + row_scratch);
   ws.gemm.reserve();
   const index_t P = g.positions();
 #pragma omp parallel for schedule(dynamic, 1)
@@ -215,21 +224,23 @@ void convolve(T* out, const T* bias, const T* images, index_t batch, index_t fil
     const index_t n0 = group * tiling.images_per_group;
     const index_t n1 = std::min(batch, n0 + tiling.images_per_group);
     const index_t t = (n1 - n0) * tiling.per_image;  // this group's tiles
+    const PlaneLayout lv(C, t), lm(F, t);
     T* v = ws.scratch.local();  // [16][C][t]
-    T* m = v + 16 * C * t;      // [16][F][t]
-    T* rows = m + 16 * F * t;
-    transform_inputs(v, t, images, n0, n1, g, tiling, rows);
+    T* m = v + lv.size();       // [16][F][t]
+    T* rows = m + lm.size();
+    transform_inputs(v, lv, images, n0, n1, g, tiling, rows);
     for (index_t xi = 0; xi < 16; ++xi)
-      gemm(ws.packed[xi], t, MatrixRef<T>{v + xi * C * t, t}, m + xi * F * t, t, false, ws.gemm);
+      gemm(ws.packed[xi], t, MatrixRef<T>{v + xi * lv.plane, lv.ld}, m + xi * lm.plane, lm.ld,
+           false, ws.gemm);
     for (index_t n = n0; n < n1; ++n)
       for (index_t f = 0; f < F; ++f) {
         T* y = out + (n * F + f) * P;
         const T b = bias ? bias[f] : T(0);
-        const T* mf = m + f * t + (n - n0) * tiling.per_image;
+        const T* mf = m + f * lm.ld + (n - n0) * tiling.per_image;
         for (index_t ty = 0; ty < tiling.tiles_h; ++ty)
           for (index_t tx = 0; tx < tiling.tiles_w; ++tx) {
             T block[2][2];
-            transform_output(block, mf + ty * tiling.tiles_w + tx, F * t);
+            transform_output(block, mf + ty * tiling.tiles_w + tx, lm.plane);
             for (index_t i = 0; i < 2 && 2 * ty + i < g.out_h; ++i)
               for (index_t j = 0; j < 2 && 2 * tx + j < g.out_w; ++j)
                 y[(2 * ty + i) * g.out_w + 2 * tx + j] = block[i][j] + b;
@@ -285,7 +296,7 @@ void winograd_weight_grad(T* dweight, const T* dy, const T* x, index_t batch, in
   const index_t C = g.channels, F = filters, tiles = tiling.max_tiles(), P = g.positions();
   const index_t row_scratch = 4 * (2 * tiling.tiles_w + 2), size = 16 * F * C;
   const index_t chunks = std::min(kMaxChunks, tiling.groups);
-  ws.scratch.reserve(16 * (C + F) * tiles + row_scratch);
+  ws.scratch.reserve(PlaneLayout(C, tiles).size() + PlaneLayout(F, tiles).size() + row_scratch);
   ws.gemm.reserve();
   ws.partials.resize({chunks, size});
 #pragma omp parallel for schedule(dynamic, 1)
@@ -296,14 +307,15 @@ void winograd_weight_grad(T* dweight, const T* dy, const T* x, index_t batch, in
       const index_t n0 = group * tiling.images_per_group;
       const index_t n1 = std::min(batch, n0 + tiling.images_per_group);
       const index_t t = (n1 - n0) * tiling.per_image;
+      const PlaneLayout lv(C, t), le(F, t);
       T* v = ws.scratch.local();  // [16][C][t]
-      T* e = v + 16 * C * t;      // [16][F][t]: transformed output gradients
-      T* rows = e + 16 * F * t;
-      transform_inputs(v, t, x, n0, n1, g, tiling, rows);
+      T* e = v + lv.size();       // [16][F][t]: transformed output gradients
+      T* rows = e + le.size();
+      transform_inputs(v, lv, x, n0, n1, g, tiling, rows);
       for (index_t n = n0; n < n1; ++n)
         for (index_t f = 0; f < F; ++f) {
           const T* d = dy + (n * F + f) * P;
-          T* ef = e + f * t + (n - n0) * tiling.per_image;
+          T* ef = e + f * le.ld + (n - n0) * tiling.per_image;
           for (index_t ty = 0; ty < tiling.tiles_h; ++ty)
             for (index_t tx = 0; tx < tiling.tiles_w; ++tx) {
               T block[2][2];
@@ -312,12 +324,12 @@ void winograd_weight_grad(T* dweight, const T* dy, const T* x, index_t batch, in
                   const index_t oh = 2 * ty + i, ow = 2 * tx + j;
                   block[i][j] = oh < g.out_h && ow < g.out_w ? d[oh * g.out_w + ow] : T(0);
                 }
-              transform_output_grad(ef + ty * tiling.tiles_w + tx, F * t, block);
+              transform_output_grad(ef + ty * tiling.tiles_w + tx, le.plane, block);
             }
         }
       for (index_t xi = 0; xi < 16; ++xi)
-        gemm(F, C, t, MatrixRef<T>{e + xi * F * t, t}, MatrixRef<T>{v + xi * C * t, t, true},
-             sum + xi * F * C, C, group > g0, ws.gemm);
+        gemm(F, C, t, MatrixRef<T>{e + xi * le.plane, le.ld},
+             MatrixRef<T>{v + xi * lv.plane, lv.ld, true}, sum + xi * F * C, C, group > g0, ws.gemm);
     }
   }
   // Chunk sums in chunk order, then back from the transformed domain.
