@@ -115,6 +115,8 @@ void find_openmp_runtime() {
 }
 }  // namespace
 
+// Sanitizers bring their own malloc, which the counting versions would bypass.
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
 extern "C" {
 void* malloc(size_t n) {
   count_allocation(__builtin_return_address(0));
@@ -144,6 +146,7 @@ int posix_memalign(void** out, size_t alignment, size_t n) {
   return 0;
 }
 }
+#endif
 
 namespace {
 
