@@ -127,7 +127,7 @@ inline ConvPlan make_conv_plan(const ConvGeometry& g, index_t filters, index_t b
 // Scratch of one convolution layer, reused across batches.
 template <typename T>
 struct ConvWorkspace {
-  ThreadScratch<T> scratch;    // per thread: a column tile and a [filters, cols] tile
+  ThreadScratch<T, ConvWorkspace> scratch;  // per thread: a column tile and a [filters, cols] tile
   GemmScratch<T> gemm;         // packed GEMM blocks
   PackedOperand<T> packed;     // the weight, packed once for all tiles
   Tensor<T> columns;           // [tiles, patch * max_ld]: few tiles, built once, shared

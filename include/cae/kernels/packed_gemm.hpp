@@ -321,9 +321,10 @@ inline void gemm(index_t m, index_t n, index_t k, const MatrixRef<float>& a,
 // column panels) tasks share it, each packing its own block of A into `local`.
 // Every element of C is summed by one task in the same order as gemm(), so
 // results do not depend on the number of threads.
+template <typename Scratch>
 inline void parallel_gemm(index_t m, index_t n, index_t k, const MatrixRef<float>& a,
                           const MatrixRef<float>& b, float* c, index_t ldc, bool accumulate,
-                          float* shared_b, ThreadScratch<float>& local) {
+                          float* shared_b, const Scratch& local) {
   auto align = [](float* p) {
     return reinterpret_cast<float*>((reinterpret_cast<std::uintptr_t>(p) + 63) & ~std::uintptr_t(63));
   };
@@ -373,27 +374,28 @@ inline void parallel_gemm(index_t m, index_t n, index_t k, const MatrixRef<float
 }  // namespace packed
 #endif  // CAE_PACKED_GEMM
 
-// Memory for gemm()'s packed blocks: one buffer per thread, and one shared by
-// the team in parallel_gemm().
+// Memory for gemm()'s packed blocks: one buffer per thread, and one per
+// calling thread that parallel_gemm()'s team shares (see ThreadScratch: these
+// are pools shared by all layers).
 template <typename T>
 class GemmScratch {
  public:
-  // Call outside parallel regions: it may allocate.
   void reserve() {
 #ifdef CAE_PACKED_GEMM
     if (std::is_same<T, float>::value) {
       buffers_.reserve(packed::kScratch);
-      shared_.resize({packed::kKc * packed::kNc + 64});
+      shared_.reserve(packed::kKc * packed::kNc + 64);
     }
 #endif
   }
-  T* local() { return buffers_.local(); }
-  ThreadScratch<T>& buffers() { return buffers_; }
-  T* shared() { return shared_.data(); }
+  T* local() const { return buffers_.local(); }
+  const ThreadScratch<T, GemmScratch>& buffers() const { return buffers_; }
+  T* shared() const { return shared_.local(); }
 
  private:
-  ThreadScratch<T> buffers_;
-  Tensor<T> shared_;
+  struct SharedPurpose {};
+  ThreadScratch<T, GemmScratch> buffers_;
+  ThreadScratch<T, SharedPurpose> shared_;
 };
 
 // C [m, n] (row stride ldc) = (accumulate ? C : 0) + op(A) [m, k] * op(B) [k, n]

@@ -192,7 +192,7 @@ template <typename T>
 struct WinogradWorkspace {
   Tensor<T> kernels;               // [16][rows][cols]: transformed 3x3 kernels
   PackedOperand<T> packed[16];     // the same, packed for the GEMMs
-  ThreadScratch<T> scratch;        // per thread: transformed inputs, products, rows
+  ThreadScratch<T, WinogradWorkspace> scratch;  // per thread: transformed inputs, products, rows
   GemmScratch<T> gemm;
   Tensor<T> partials;              // [chunks][16][F][C]: weight-gradient chunk sums
 };

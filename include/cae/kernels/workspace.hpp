@@ -1,11 +1,6 @@
-// ThreadScratch: one scratch buffer per OpenMP thread, kept between calls so a
-// layer allocates only while its buffers grow (the first batch), never in
-// steady state.
+// ThreadScratch: scratch memory per thread, for the temporaries of one kernel
+// call; padded_stride: the row stride for such scratch matrices.
 #pragma once
-
-#include <vector>
-
-#include <omp.h>
 
 #include "cae/tensor.hpp"
 
@@ -21,21 +16,26 @@ inline index_t padded_stride(index_t cols) {
   return ld;
 }
 
-template <typename T>
+// A handle on one buffer per thread, shared by every handle with the same
+// Purpose (a tag type): the layers of a network run one after the other, so
+// the memory is the largest layer's need, not the sum over layers. A buffer
+// grows on its first use by a thread and is kept for the thread's lifetime, so
+// steady-state batches allocate nothing. Two handles used at the same time by
+// one kernel must have different purposes.
+template <typename T, typename Purpose>
 class ThreadScratch {
  public:
-  // Gives every thread of the coming parallel regions `elements` of scratch.
-  // Call it outside parallel regions: it may allocate.
-  void reserve(index_t elements) {
-    const std::size_t threads = static_cast<std::size_t>(omp_get_max_threads());
-    if (buffers_.size() < threads) buffers_.resize(threads);
-    for (auto& b : buffers_) b.resize({elements});
+  // Sets how many elements local() provides from now on.
+  void reserve(index_t elements) { elements_ = elements; }
+  // The calling thread's buffer, of at least reserve()'s size (64-byte aligned).
+  T* local() const {
+    static thread_local Tensor<T> buffer{Shape{0}};
+    if (buffer.numel() < elements_) buffer.resize({elements_});
+    return buffer.data();
   }
-  // The calling thread's buffer (inside a parallel region, or outside it as thread 0).
-  T* local() { return buffers_[static_cast<std::size_t>(omp_get_thread_num())].data(); }
 
  private:
-  std::vector<Tensor<T>> buffers_;
+  index_t elements_ = 0;
 };
 
 }  // namespace cae::kernels
