@@ -398,18 +398,10 @@ class GemmScratch {
   ThreadScratch<T, SharedPurpose> shared_;
 };
 
-// C [m, n] (row stride ldc) = (accumulate ? C : 0) + op(A) [m, k] * op(B) [k, n]
+// gemm() by Eigen's product (other types and CPUs).
 template <typename T>
-void gemm(index_t m, index_t n, index_t k, const MatrixRef<T>& a, const MatrixRef<T>& b, T* c,
-          index_t ldc, bool accumulate, GemmScratch<T>& scratch) {
-  if (m == 0 || n == 0) return;
-#ifdef CAE_PACKED_GEMM
-  if constexpr (std::is_same<T, float>::value) {
-    packed::gemm(m, n, k, a, b, c, ldc, accumulate, scratch.local());
-    return;
-  }
-#endif
-  (void)scratch;
+void eigen_gemm(index_t m, index_t n, index_t k, const MatrixRef<T>& a, const MatrixRef<T>& b,
+                T* c, index_t ldc, bool accumulate) {
   using RowMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
   using Map = Eigen::Map<const RowMatrix, Eigen::Unaligned, Eigen::OuterStride<>>;
   Eigen::Map<RowMatrix, Eigen::Unaligned, Eigen::OuterStride<>> C(c, m, n, Eigen::OuterStride<>(ldc));
@@ -420,6 +412,23 @@ void gemm(index_t m, index_t n, index_t k, const MatrixRef<T>& a, const MatrixRe
   else if (a.transposed) C.noalias() += A.transpose() * B;
   else if (b.transposed) C.noalias() += A * B.transpose();
   else C.noalias() += A * B;
+}
+
+// C [m, n] (row stride ldc) = (accumulate ? C : 0) + op(A) [m, k] * op(B) [k, n]
+template <typename T>
+void gemm(index_t m, index_t n, index_t k, const MatrixRef<T>& a, const MatrixRef<T>& b, T* c,
+          index_t ldc, bool accumulate, GemmScratch<T>& scratch) {
+  if (m == 0 || n == 0) return;
+#ifdef CAE_PACKED_GEMM
+  if constexpr (std::is_same<T, float>::value) {
+    packed::gemm(m, n, k, a, b, c, ldc, accumulate, scratch.local());
+  } else {
+    eigen_gemm(m, n, k, a, b, c, ldc, accumulate);
+  }
+#else
+  (void)scratch;
+  eigen_gemm(m, n, k, a, b, c, ldc, accumulate);
+#endif
 }
 
 // op(A) [m, k] packed once for many products with different B, e.g. a
@@ -467,10 +476,12 @@ void gemm(const PackedOperand<T>& a, index_t n, const MatrixRef<T>& b, T* c, ind
   if constexpr (std::is_same<T, float>::value) {
     packed::gemm(a.rows(), n, a.depth(), a.source(), b, c, ldc, accumulate, scratch.local(),
                  a.aligned());
-    return;
+  } else {
+    gemm(a.rows(), n, a.depth(), a.source(), b, c, ldc, accumulate, scratch);
   }
-#endif
+#else
   gemm(a.rows(), n, a.depth(), a.source(), b, c, ldc, accumulate, scratch);
+#endif
 }
 
 // gemm() computed by all threads: call it outside parallel regions. The
@@ -486,7 +497,8 @@ void parallel_gemm(index_t m, index_t n, index_t k, const MatrixRef<T>& a, const
     return;
   }
 #endif
-  // Elsewhere: fixed blocks of rows of C, one serial product each.
+  // Elsewhere: fixed blocks of rows of C, one serial product each (the float
+  // case above returns before this is reached).
   constexpr index_t kRows = 64;
   const index_t blocks = (m + kRows - 1) / kRows;
 #pragma omp parallel for schedule(dynamic, 1) if (m * n * k > (index_t(1) << 18))
