@@ -1,5 +1,10 @@
 // Conv2d kernels: im2col + GEMM, threaded over tiles of the batch.
 //
+// Which algorithm runs is decided from the shapes alone:
+//   up to 4 filters                     direct loops (conv_direct.hpp)
+//   3x3, stride 1, >= 32 channels each  Winograd F(2x2, 3x3) (winograd.hpp, Conv2d only)
+//   everything else                     im2col + GEMM (this file, packed_gemm.hpp)
+//
 // For one image x_n [Cin, H, W] with the column matrix cols_n = im2col(x_n)
 // [Cin*kh*kw, Ho*Wo] (see im2col.hpp), and the weight seen as a matrix
 // W [Cout, Cin*kh*kw]:
