@@ -2,6 +2,10 @@
 // call; padded_stride: the row stride for such scratch matrices.
 #pragma once
 
+#include <algorithm>
+
+#include <omp.h>
+
 #include "cae/tensor.hpp"
 
 namespace cae::kernels {
@@ -18,23 +22,37 @@ inline index_t padded_stride(index_t cols) {
 
 // A handle on one buffer per thread, shared by every handle with the same
 // Purpose (a tag type): the layers of a network run one after the other, so
-// the memory is the largest layer's need, not the sum over layers. A buffer
-// grows on its first use by a thread and is kept for the thread's lifetime, so
-// steady-state batches allocate nothing. Two handles used at the same time by
-// one kernel must have different purposes.
+// the memory is the largest layer's need, not the sum over layers. Buffers only
+// grow, in reserve(), and are kept for the threads' lifetime, so steady-state
+// batches allocate nothing. Two handles used at the same time by one kernel
+// must have different purposes.
 template <typename T, typename Purpose>
 class ThreadScratch {
  public:
-  // Sets how many elements local() provides from now on.
-  void reserve(index_t elements) { elements_ = elements; }
-  // The calling thread's buffer, of at least reserve()'s size (64-byte aligned).
-  T* local() const {
-    static thread_local Tensor<T> buffer{Shape{0}};
-    if (buffer.numel() < elements_) buffer.resize({elements_});
-    return buffer.data();
+  // Makes local() provide `elements` to every thread of the coming parallel
+  // regions. Call it outside parallel regions: when the buffers must grow, it
+  // grows them all at once, so no thread allocates later inside a kernel.
+  void reserve(index_t elements) {
+    elements_ = elements;
+    // What this calling thread's teams have been given so far.
+    static thread_local index_t grown = 0;
+    static thread_local int team = 0;
+    const int threads = omp_get_max_threads();
+    if (elements <= grown && threads <= team) return;
+    grown = std::max(grown, elements);
+    team = std::max(team, threads);
+#pragma omp parallel num_threads(threads)
+    buffer(grown);
   }
+  // The calling thread's buffer, of at least reserve()'s size (64-byte aligned).
+  T* local() const { return buffer(elements_); }
 
  private:
+  static T* buffer(index_t elements) {
+    static thread_local Tensor<T> storage{Shape{0}};
+    if (storage.numel() < elements) storage.resize({elements});
+    return storage.data();
+  }
   index_t elements_ = 0;
 };
 
