@@ -429,8 +429,15 @@ TEST_CASE("conv fast paths match direct loops", "[conv]") {
   check_conv_transpose_against_naive<float>(ConvTranspose2dOptions(16, 8, 3).padding(1),
                                             {50, 16, 10, 10}, 2e-6);
 
-  // Up to 4 filters: direct loops (register-blocked with AVX-512 at stride 1),
-  // also for rows wider than one 64-column block and than 512 columns.
+  // Few filters: direct loops (register-blocked with AVX-512 at stride 1, up to
+  // 16 filters in blocks of 12, 8, 6, 4, 2, 1), also for rows wider than one
+  // 64-column block and than 512 columns.
+  check_conv_against_naive<float>(Conv2dOptions(6, 16, 5), {3, 6, 14, 14}, 2e-6);
+  check_conv_against_naive<float>(Conv2dOptions(5, 15, {3, 2}).padding(1), {2, 5, 9, 40}, 2e-6);
+  check_conv_against_naive<float>(Conv2dOptions(13, 7, {4, 5}).padding({1, 2}).dilation({1, 2}),
+                                  {2, 13, 8, 67}, 2e-6);
+  check_conv_transpose_against_naive<float>(ConvTranspose2dOptions(11, 14, 3).padding(1),
+                                            {2, 11, 7, 20}, 2e-6);
   check_conv_against_naive<float>(Conv2dOptions(16, 1, 3).padding(1), {3, 16, 9, 7}, 2e-6);
   check_conv_against_naive<float>(Conv2dOptions(5, 3, {3, 5}).padding({1, 2}).dilation({1, 2}),
                                   {2, 5, 6, 70}, 2e-6);
@@ -473,15 +480,16 @@ TEST_CASE("conv: the Winograd path for 3x3 stride-1 layers matches direct loops"
 }
 
 TEST_CASE("conv: the direct path for few filters matches the GEMM path", "[conv]") {
-  // Conv2d(C, 4) runs the direct loops, Conv2d(C, 8) im2col + GEMM. With the
-  // first 4 filters shared and the gradient of the other 4 outputs zero, every
+  // Conv2d(C, 4) runs the direct loops, Conv2d(C, 20) im2col + GEMM. With the
+  // first 4 filters shared and the gradient of the other 16 outputs zero, every
   // result of the small layer is part of the large layer's.
   for (const auto& [options, input] : std::vector<std::pair<Conv2dOptions, Shape>>{
            {Conv2dOptions(6, 4, 3).padding(1), {3, 6, 12, 9}},
            {Conv2dOptions(6, 4, 3).stride(2).padding(1).dilation(2), {3, 6, 13, 17}},
            {Conv2dOptions(3, 4, {3, 5}).padding({1, 2}), {2, 3, 30, 70}}}) {
     Conv2d<float> small(options);
-    Conv2d<float> wide(Conv2dOptions(options.in_channels(), 8, options.kernel_size())
+    constexpr index_t kWide = 20;
+    Conv2d<float> wide(Conv2dOptions(options.in_channels(), kWide, options.kernel_size())
                            .stride(options.stride())
                            .padding(options.padding())
                            .dilation(options.dilation()));
@@ -502,8 +510,8 @@ TEST_CASE("conv: the direct path for few filters matches the GEMM path", "[conv]
     for (index_t n = 0; n < N; ++n)
       for (index_t c = 0; c < 4; ++c)
         for (index_t p = 0; p < plane; ++p) {
-          y_err = std::max<double>(y_err, std::abs(ys[(n * 4 + c) * plane + p] - yw[(n * 8 + c) * plane + p]));
-          dyw[(n * 8 + c) * plane + p] = dys[(n * 4 + c) * plane + p];
+          y_err = std::max<double>(y_err, std::abs(ys[(n * 4 + c) * plane + p] - yw[(n * kWide + c) * plane + p]));
+          dyw[(n * kWide + c) * plane + p] = dys[(n * 4 + c) * plane + p];
         }
     CHECK(y_err < 1e-5);
     CHECK(max_abs_diff(small.backward(dys), wide.backward(dyw)) < 1e-5);

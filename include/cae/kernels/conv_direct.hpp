@@ -1,8 +1,12 @@
-// Direct (loop) convolution kernels for layers with very few filters, e.g. an
-// autoencoder's last Conv2d(128, 1, 3). There the GEMM formulation moves a
-// [Cin*kh*kw, positions] column matrix through memory to do one or two
-// multiply-adds per element; these loops instead read the image rows in place
-// (from cache) and run one vectorized multiply-add per tap and output row.
+// Direct (loop) convolution kernels for layers with few filters, e.g. an
+// autoencoder's last Conv2d(128, 1, 3) or LeNet's Conv2d(3, 6, 5). There the
+// GEMM formulation moves a [Cin*kh*kw, positions] column matrix through memory
+// (and transposes it for the weight gradient) to do a few multiply-adds per
+// element; these loops instead read the image rows in place, from cache. With
+// AVX-512 at stride 1 they are register-blocked: a block of up to 64 output
+// columns of up to 12 filters (or image channels, or filter x tap column pairs
+// for the weight gradient) is summed in vector registers over all taps, each
+// input vector loaded once for the whole block.
 //
 // They are the per-image counterparts of conv2d.hpp's three products, with the
 // same argument roles (see there): a [filters, patch], image [C, H, W] and the
@@ -91,17 +95,46 @@ struct TapMasks {
   }
 };
 
-// acc[v] += w[j] * row[offset[j] + 16 v + lane] over the taps j of one source row.
-template <int NV>
-inline void row_taps(__m512 (&acc)[NV], const float* row, const float* w, index_t taps,
-                     const TapMasks& t) {
+// acc[f][v] += w[f * w_stride + j] * row[offset[j] + 16 v + lane] over the taps j
+// of one source row: each vector of the row is loaded once for FB outputs.
+template <int FB, int NV>
+inline void row_taps(__m512 (&acc)[FB][NV], const float* row, const float* w, index_t w_stride,
+                     index_t taps, const TapMasks& t) {
   for (index_t j = 0; j < taps; ++j) {
-    const __m512 wv = _mm512_set1_ps(w[j]);
     // Masked-off lanes are not read, so the address may point outside the row.
     const float* src = row + t.offset[j];
+    __m512 x[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v)
-      acc[v] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(t.mask[j][v], src + 16 * v), acc[v]);
+    for (int v = 0; v < NV; ++v) x[v] = _mm512_maskz_loadu_ps(t.mask[j][v], src + 16 * v);
+#pragma GCC unroll 12
+    for (int f = 0; f < FB; ++f) {
+      const __m512 wv = _mm512_set1_ps(w[f * w_stride + j]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[f][v] = _mm512_fmadd_ps(wv, x[v], acc[f][v]);
+    }
+  }
+}
+
+// Calls fn(first, std::integral_constant<int, FB>) over blocks of `count`
+// outputs (filters or channels) computed together: FB * NV accumulators stay
+// within 24 vector registers.
+template <int NV, typename Fn>
+inline void for_output_blocks(index_t count, Fn fn) {
+  constexpr int kMax = 24 / NV < 12 ? 24 / NV : 12;
+  index_t first = 0;
+  while (first < count) {
+    const index_t left = count - first;
+    if constexpr (kMax >= 12) {
+      if (left >= 12) { fn(first, std::integral_constant<int, 12>()); first += 12; continue; }
+    }
+    if constexpr (kMax >= 8) {
+      if (left >= 8) { fn(first, std::integral_constant<int, 8>()); first += 8; continue; }
+    }
+    if (left >= 6) { fn(first, std::integral_constant<int, 6>()); first += 6; continue; }
+    if (left >= 4) { fn(first, std::integral_constant<int, 4>()); first += 4; continue; }
+    if (left >= 2) { fn(first, std::integral_constant<int, 2>()); first += 2; continue; }
+    fn(first, std::integral_constant<int, 1>());
+    first += 1;
   }
 }
 
@@ -118,13 +151,51 @@ inline void add_row_block(float* out, const __m512 (&acc)[NV], index_t ow0, inde
 
 constexpr index_t kMaxGradBlocks = 32;  // rows of up to 512 columns
 
-// direct_patch_weight_grad for stride 1 and KW tap columns: per (filter,
-// channel, tap row) one accumulator per tap column, fed by each 16-column block
-// of b's output rows, loaded once.
+// direct_patch_weight_grad for stride 1 and KW tap columns: per (block of FB
+// filters, channel, tap row) one accumulator per (filter, tap column), fed by
+// each 16-column block of the output rows; every vector is loaded once.
+template <int KW, int FB>
+inline void weight_grad_block(float* da, const float* b, const float* image,
+                              const ConvGeometry& g, index_t f0, const index_t* offset,
+                              const __mmask16 (*mask)[kMaxGradBlocks], const __mmask16* row_mask) {
+  const index_t P = g.positions(), K = g.patch_size(), blocks = (g.out_w + 15) / 16;
+  for (index_t c = 0; c < g.channels; ++c)
+    for (index_t i = 0; i < g.kernel_h; ++i) {
+      __m512 acc[FB][KW];
+#pragma GCC unroll 12
+      for (int f = 0; f < FB; ++f)
+#pragma GCC unroll 5
+        for (int j = 0; j < KW; ++j) acc[f][j] = _mm512_setzero_ps();
+      for (index_t oh = 0; oh < g.out_h; ++oh) {
+        const index_t ih = oh * g.stride_h - g.pad_h + i * g.dilation_h;
+        if (ih < 0 || ih >= g.height) continue;
+        const float* dy = b + f0 * P + oh * g.out_w;
+        const float* row = image + (c * g.height + ih) * g.width;
+        for (index_t v = 0; v < blocks; ++v) {
+          __m512 x[KW];
+#pragma GCC unroll 5
+          for (int j = 0; j < KW; ++j)
+            x[j] = _mm512_maskz_loadu_ps(mask[j][v], row + 16 * v + offset[j]);
+#pragma GCC unroll 8
+          for (int f = 0; f < FB; ++f) {
+            const __m512 d = _mm512_maskz_loadu_ps(row_mask[v], dy + f * P + 16 * v);
+#pragma GCC unroll 5
+            for (int j = 0; j < KW; ++j) acc[f][j] = _mm512_fmadd_ps(d, x[j], acc[f][j]);
+          }
+        }
+      }
+#pragma GCC unroll 12
+      for (int f = 0; f < FB; ++f)
+#pragma GCC unroll 5
+        for (int j = 0; j < KW; ++j)
+          da[(f0 + f) * K + (c * g.kernel_h + i) * KW + j] += _mm512_reduce_add_ps(acc[f][j]);
+    }
+}
+
 template <int KW>
 inline void weight_grad_rows(float* da, const float* b, const float* image, const ConvGeometry& g,
                              index_t filters) {
-  const index_t P = g.positions(), K = g.patch_size(), blocks = (g.out_w + 15) / 16;
+  const index_t blocks = (g.out_w + 15) / 16;
   index_t offset[KW];
   __mmask16 mask[KW][kMaxGradBlocks], row_mask[kMaxGradBlocks];
   for (int j = 0; j < KW; ++j) {
@@ -134,27 +205,10 @@ inline void weight_grad_rows(float* da, const float* b, const float* image, cons
     for (index_t v = 0; v < blocks; ++v) mask[j][v] = lane_mask(lo, hi, 16 * v);
   }
   for (index_t v = 0; v < blocks; ++v) row_mask[v] = lane_mask(0, g.out_w, 16 * v);
-  for (index_t f = 0; f < filters; ++f)
-    for (index_t c = 0; c < g.channels; ++c)
-      for (index_t i = 0; i < g.kernel_h; ++i) {
-        __m512 acc[KW];
-        for (int j = 0; j < KW; ++j) acc[j] = _mm512_setzero_ps();
-        for (index_t oh = 0; oh < g.out_h; ++oh) {
-          const index_t ih = oh * g.stride_h - g.pad_h + i * g.dilation_h;
-          if (ih < 0 || ih >= g.height) continue;
-          const float* dy = b + f * P + oh * g.out_w;
-          const float* row = image + (c * g.height + ih) * g.width;
-          for (index_t v = 0; v < blocks; ++v) {
-            const __m512 d = _mm512_maskz_loadu_ps(row_mask[v], dy + 16 * v);
-#pragma GCC unroll 5
-            for (int j = 0; j < KW; ++j)
-              acc[j] = _mm512_fmadd_ps(
-                  d, _mm512_maskz_loadu_ps(mask[j][v], row + 16 * v + offset[j]), acc[j]);
-          }
-        }
-        for (int j = 0; j < KW; ++j)
-          da[f * K + (c * g.kernel_h + i) * KW + j] += _mm512_reduce_add_ps(acc[j]);
-      }
+  // FB * KW accumulators within 24 registers: NV = KW in for_output_blocks' terms.
+  for_output_blocks<KW>(filters, [&](index_t f0, auto fb) {
+    weight_grad_block<KW, decltype(fb)::value>(da, b, image, g, f0, offset, mask, row_mask);
+  });
 }
 
 // Calls block(ow0, std::integral_constant<int, NV>) over a row of `width`
@@ -191,20 +245,27 @@ void direct_patch_product(T* out, const T* a, const T* image, const ConvGeometry
       detail::for_row_blocks(g.out_w, [&](index_t ow0, auto nv) {
         constexpr int NV = decltype(nv)::value;
         const detail::TapMasks taps(g.kernel_w, offset, lo, hi, ow0);
-        for (index_t f = 0; f < filters; ++f)
+        detail::for_output_blocks<NV>(filters, [&](index_t f0, auto fb) {
+          constexpr int FB = decltype(fb)::value;
           for (index_t oh = 0; oh < g.out_h; ++oh) {
-            __m512 acc[NV];
-            for (int v = 0; v < NV; ++v) acc[v] = _mm512_setzero_ps();
+            __m512 acc[FB][NV];
+#pragma GCC unroll 12
+            for (int f = 0; f < FB; ++f)
+#pragma GCC unroll 4
+              for (int v = 0; v < NV; ++v) acc[f][v] = _mm512_setzero_ps();
             for (index_t c = 0; c < g.channels; ++c)
               for (index_t i = 0; i < g.kernel_h; ++i) {
                 const index_t ih = oh * g.stride_h - g.pad_h + i * g.dilation_h;
                 if (ih < 0 || ih >= g.height) continue;
-                detail::row_taps<NV>(acc, image + (c * g.height + ih) * g.width,
-                                     a + f * K + (c * g.kernel_h + i) * g.kernel_w, g.kernel_w,
-                                     taps);
+                detail::row_taps<FB, NV>(acc, image + (c * g.height + ih) * g.width,
+                                         a + f0 * K + (c * g.kernel_h + i) * g.kernel_w, K,
+                                         g.kernel_w, taps);
               }
-            detail::add_row_block<NV>(out + f * P + oh * g.out_w, acc, ow0, g.out_w);
+#pragma GCC unroll 12
+            for (int f = 0; f < FB; ++f)
+              detail::add_row_block<NV>(out + (f0 + f) * P + oh * g.out_w, acc[f], ow0, g.out_w);
           }
+        });
       });
       return;
     }
@@ -248,23 +309,32 @@ void direct_patch_scatter(T* image, const T* a, const T* b, const ConvGeometry& 
         offset[j] = g.pad_w - j * g.dilation_w;
         detail::valid_range(offset[j], 1, g.out_w, g.width, lo[j], hi[j]);
       }
+      const index_t taps_per_channel = g.kernel_h * g.kernel_w;
       detail::for_row_blocks(g.width, [&](index_t iw0, auto nv) {
         constexpr int NV = decltype(nv)::value;
         const detail::TapMasks taps(g.kernel_w, offset, lo, hi, iw0);
-        for (index_t c = 0; c < g.channels; ++c)
+        detail::for_output_blocks<NV>(g.channels, [&](index_t c0, auto cb) {
+          constexpr int CB = decltype(cb)::value;
           for (index_t ih = 0; ih < g.height; ++ih) {
-            __m512 acc[NV];
-            for (int v = 0; v < NV; ++v) acc[v] = _mm512_setzero_ps();
+            __m512 acc[CB][NV];
+#pragma GCC unroll 12
+            for (int c = 0; c < CB; ++c)
+#pragma GCC unroll 4
+              for (int v = 0; v < NV; ++v) acc[c][v] = _mm512_setzero_ps();
             for (index_t f = 0; f < filters; ++f)
               for (index_t i = 0; i < g.kernel_h; ++i) {
                 const index_t oh = ih + g.pad_h - i * g.dilation_h;
                 if (oh < 0 || oh >= g.out_h) continue;
-                detail::row_taps<NV>(acc, b + f * P + oh * g.out_w,
-                                     a + f * K + (c * g.kernel_h + i) * g.kernel_w, g.kernel_w,
-                                     taps);
+                detail::row_taps<CB, NV>(acc, b + f * P + oh * g.out_w,
+                                         a + f * K + (c0 * g.kernel_h + i) * g.kernel_w,
+                                         taps_per_channel, g.kernel_w, taps);
               }
-            detail::add_row_block<NV>(image + (c * g.height + ih) * g.width, acc, iw0, g.width);
+#pragma GCC unroll 12
+            for (int c = 0; c < CB; ++c)
+              detail::add_row_block<NV>(image + ((c0 + c) * g.height + ih) * g.width, acc[c], iw0,
+                                        g.width);
           }
+        });
       });
       return;
     }
