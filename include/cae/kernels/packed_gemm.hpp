@@ -341,8 +341,10 @@ inline void parallel_gemm(index_t m, index_t n, index_t k, const MatrixRef<float
     float* packed_a = align(local.local());
     for (index_t j0 = 0; j0 < n; j0 += kNc) {
       const index_t nc = std::min(kNc, n - j0), panels = (nc + kNr - 1) / kNr;
-      // Enough tasks for any team: split the panels into groups when A has few row blocks.
-      const index_t groups = std::min<index_t>(panels, (8 + row_blocks - 1) / row_blocks);
+      // Enough tasks (about 24) to balance a team on a busy machine: split the
+      // panels into groups when A has few row blocks. (The split does not
+      // change any sum.)
+      const index_t groups = std::min<index_t>(panels, (24 + row_blocks - 1) / row_blocks);
       for (index_t p0 = 0; p0 < k; p0 += kKc) {
         const index_t kc = std::min(kKc, k - p0);
         const bool acc = accumulate || p0 > 0;
