@@ -172,13 +172,13 @@ inline void pack_a(float* dst, const MatrixRef<float>& a, index_t i0, index_t mc
     const index_t i = panels.start(q), rows = panels.start(q + 1) - i;
     float* panel = dst + q * kMr * kc;
     if (a.transposed) {
-      // op(A)(r, k) = data[k * ld + r]: each k gives `rows` adjacent values.
-      for (index_t k = 0; k < kc; ++k) {
-        const float* src = a.data + (p0 + k) * a.ld + i0 + i;
-        float* d = panel + k * kMr;
-        for (index_t r = 0; r < rows; ++r) d[r] = src[r];
-        for (index_t r = rows; r < kMr; ++r) d[r] = 0.f;
-      }
+      // op(A)(r, k) = data[k * ld + r]: each k gives `rows` adjacent values,
+      // moved by one masked load (zeros past `rows`) and store of kMr lanes.
+      const __mmask16 load = static_cast<__mmask16>((1u << rows) - 1u);
+      const __mmask16 store = static_cast<__mmask16>((1u << kMr) - 1u);
+      const float* src = a.data + p0 * a.ld + i0 + i;
+      for (index_t k = 0; k < kc; ++k)
+        _mm512_mask_storeu_ps(panel + k * kMr, store, _mm512_maskz_loadu_ps(load, src + k * a.ld));
     } else {
       // Rows of data become columns of the panel: 8 rows at a time through
       // 8 x 8 register transposes, up to 4 more through 4 x 4 ones (missing
