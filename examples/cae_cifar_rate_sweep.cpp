@@ -32,6 +32,7 @@
 #include "cae/layers/upsample.hpp"
 #include "cae/losses.hpp"
 #include "cae/optim/adam.hpp"
+#include "cae/optim/sgd.hpp"
 #include "cae/train/fit.hpp"
 #include "common/autoencoder_eval.hpp"
 #include "common/repro.hpp"
@@ -177,6 +178,9 @@ int run(int argc, char** argv) {
        {"batch", "batch size of every training (default 32)"},
        {"lr", "Adam learning rate of every training (default 0.001)"},
        {"cnn-epochs", "epochs of the classifier (default: --epochs)"},
+       {"cnn-optimizer", "adam (lr --lr, batch --batch; default) or sgd (the PyTorch CIFAR-10 tutorial's\n"
+                         "                 SGD lr 0.001, momentum 0.9)"},
+       {"cnn-batch", "batch size of the classifier (default: --batch)"},
        {"train-per-class", "training images per class (default all 5,000; quick 200)"},
        {"cae-train-per-class", "of those, how many per class train the autoencoders (default all)"},
        {"test-per-class", "test images per class (default all 1,000; quick 100)"}});
@@ -185,6 +189,10 @@ int run(int argc, char** argv) {
   const int cnn_epochs = std::stoi(args.get("cnn-epochs", std::to_string(args.quick ? 2 : epochs)));
   const index_t batch = std::stoll(args.get("batch", "32"));
   const double lr = std::stod(args.get("lr", "0.001"));
+  const std::string cnn_optimizer = args.get("cnn-optimizer", "adam");
+  CAE_CHECK(cnn_optimizer == "adam" || cnn_optimizer == "sgd", cae::Error,
+            "--cnn-optimizer must be adam or sgd, got '", cnn_optimizer, "'");
+  const index_t cnn_batch = std::stoll(args.get("cnn-batch", std::to_string(batch)));
   const int train_per_class = std::stoi(args.get("train-per-class", args.quick ? "200" : "0"));
   const int test_per_class = std::stoi(args.get("test-per-class", args.quick ? "100" : "0"));
   const int cae_train_per_class = std::stoi(args.get("cae-train-per-class", "0"));
@@ -194,6 +202,8 @@ int run(int argc, char** argv) {
   report["cae_epochs"] = cae::json::Value(epochs);
   report["cnn_epochs"] = cae::json::Value(cnn_epochs);
   report["batch_size"] = cae::json::Value(static_cast<double>(batch));
+  report["cnn_optimizer"] = cae::json::Value(cnn_optimizer);
+  report["cnn_batch_size"] = cae::json::Value(static_cast<double>(cnn_batch));
   report["learning_rate"] = cae::json::Value(lr);
   report["threads"] = cae::json::Value(cae::num_threads());
 
@@ -234,11 +244,15 @@ int run(int argc, char** argv) {
   if (args.quick) repro::sanity(cnn->num_parameters() == 62006, "LeNet-5 has the documented 62,006 parameters");
   double cnn_accuracy = 0;
   {
-    cae::data::DataLoader train_loader(train, loader_options(true));
-    cae::data::DataLoader test_loader(test, loader_options(false));
+    cae::data::DataLoader train_loader(train, loader_options(true).batch_size(cnn_batch));
+    cae::data::DataLoader test_loader(test, loader_options(false).batch_size(256));
     cae::CrossEntropyLoss<float> loss;
-    cae::optim::Adam<float> adam(cnn->parameters(), cae::optim::AdamOptions(lr));
-    cae::train::Trainer<float> trainer(*cnn, loss, adam, cae::train::classification<float>());
+    std::unique_ptr<cae::optim::Optimizer<float>> optimizer;
+    if (cnn_optimizer == "sgd")
+      optimizer = std::make_unique<cae::optim::SGD<float>>(cnn->parameters(), cae::optim::SGDOptions(0.001).momentum(0.9));
+    else
+      optimizer = std::make_unique<cae::optim::Adam<float>>(cnn->parameters(), cae::optim::AdamOptions(lr));
+    cae::train::Trainer<float> trainer(*cnn, loss, *optimizer, cae::train::classification<float>());
     const std::string csv = args.out + "/cnn_history.csv";
     auto history = trainer.fit(train_loader, &test_loader,
                                cae::train::FitOptions().epochs(cnn_epochs).accuracy(true).seed(args.seed).history_csv(csv));
