@@ -59,7 +59,11 @@ inline Args parse_args(int argc, char** argv, const std::string& description,
        << "  --threads N    OpenMP threads (default: all cores)\n"
        << "  --seed N       random seed (default: 42)\n"
        << "  --quick        a few-minute smoke run with sanity checks (used by CI)\n";
-    for (auto& [name, help] : extra_options) os << "  --" << std::left << std::setw(13) << name << help << "\n";
+    for (auto& [name, help] : extra_options) {
+      os << "  --" << std::left << std::setw(13) << name;
+      if (name.size() >= 13) os << "\n" << std::string(17, ' ');  // too long for the column: help goes below
+      os << help << "\n";
+    }
     return os.str();
   };
   for (int i = 1; i < argc; ++i) {
