@@ -113,18 +113,6 @@ int print_shape_table(Model& m, const char* table, const std::vector<paper000::T
   return agree;
 }
 
-// The first test image of each class.
-std::vector<index_t> one_per_class(const cae::data::Dataset& d) {
-  std::vector<index_t> picks;
-  for (int c = 0; c < d.num_classes(); ++c)
-    for (index_t i = 0; i < d.size(); ++i)
-      if (d.labels[static_cast<std::size_t>(i)] == c) {
-        picks.push_back(i);
-        break;
-      }
-  return picks;
-}
-
 // Process CPU time (all threads), seconds.
 double cpu_seconds() { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC; }
 
@@ -274,7 +262,7 @@ AutoencoderResult train_autoencoder(const std::string& tag, Model& ae, std::size
 
   // Figure 4/7: per row one test image (one per class): the input, each
   // encoder channel as a grey image (stretched to its own range), the restored image.
-  const std::vector<index_t> picks = one_per_class(test_set);
+  const std::vector<index_t> picks = cae::data::first_index_of_each_class(test_set);
   std::vector<index_t> first_rows;
   for (index_t i : picks) first_rows.push_back(i);
   const cae::data::Dataset shown = cae::data::subset(test_set, first_rows);

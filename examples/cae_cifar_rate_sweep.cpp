@@ -149,12 +149,6 @@ cae::data::Dataset shuffled(const cae::data::Dataset& d, std::uint64_t seed) {
   return cae::data::subset(d, order);
 }
 
-double mean_epoch_seconds(const cae::train::History& h) {
-  double s = 0;
-  for (auto& e : h.epochs) s += e.seconds;
-  return h.epochs.empty() ? 0 : s / static_cast<double>(h.epochs.size());
-}
-
 // A code [C, h, w] as one grey 32x32 picture: the mean over channels,
 // stretched to [0, 1], enlarged by nearest neighbour.
 Tensor<float> code_picture(const Tensor<float>& code, index_t size) {
@@ -259,7 +253,7 @@ int run(int argc, char** argv) {
     cae::figures::save_history_plot(csv, args.out + "/cnn_curves.png");
     cnn_accuracy = cae::metrics::accuracy(repro::predict(*cnn, test.images), test.labels);
     report.compare("CNN test accuracy", 65, 100 * cnn_accuracy, "%");
-    report.compare("CNN seconds per epoch", std::nullopt, mean_epoch_seconds(history), "s");
+    report.compare("CNN seconds per epoch", std::nullopt, history.mean_epoch_seconds(), "s");
     report["cnn_history"] = history.to_json();
     if (args.quick) repro::sanity(cnn_accuracy > 0.15, "CNN test accuracy above chance (10%)");
   }
@@ -315,7 +309,7 @@ int run(int argc, char** argv) {
                    q.mse);
     report.compare("rate " + std::to_string(rate) + ": CNN accuracy on recon.", std::nullopt, 100 * acc, "%");
     report.compare("rate " + std::to_string(rate) + ": accuracy ratio", std::nullopt, ratio);
-    report.compare("rate " + std::to_string(rate) + ": seconds per epoch", std::nullopt, mean_epoch_seconds(history), "s");
+    report.compare("rate " + std::to_string(rate) + ": seconds per epoch", std::nullopt, history.mean_epoch_seconds(), "s");
     ratio_curve.push_back(ratio);
     mse_curve.push_back(q.mse);
     rate_axis.push_back(rate);
@@ -329,7 +323,7 @@ int run(int argc, char** argv) {
         {"test_ssim", cae::json::Value(q.ssim)},
         {"cnn_accuracy_reconstructed", cae::json::Value(acc)},
         {"accuracy_ratio", cae::json::Value(ratio)},
-        {"seconds_per_epoch", cae::json::Value(mean_epoch_seconds(history))},
+        {"seconds_per_epoch", cae::json::Value(history.mean_epoch_seconds())},
         {"history", history.to_json()}}));
     if (args.quick)
       repro::sanity(q.mse < 0.8 * initial_mse,

@@ -155,12 +155,6 @@ Tensor<float> concat_rows(const Tensor<float>& a, const Tensor<float>& b) {
   return out;
 }
 
-std::vector<Tensor<float>> row_of(const Tensor<float>& batch, const std::vector<index_t>& picks) {
-  std::vector<Tensor<float>> row;
-  for (index_t i : picks) row.push_back(Tensor<float>(batch.sample(i)));
-  return row;
-}
-
 // How often each distortion was applied, e.g. "flip_vertical 11.2%, ...".
 std::string distortion_counts(const std::vector<cae::data::DistortionRecord>& records) {
   std::map<std::string, index_t> counts;
@@ -262,8 +256,8 @@ int run(int argc, char** argv) {
     std::vector<index_t> first8;
     for (index_t i = 0; i < std::min<index_t>(8, n_train); ++i) first8.push_back(i);
     const std::string fig = args.out + "/fig2_clean_vs_distorted.png";
-    cae::figures::save_image_grid(fig, std::vector<std::vector<Tensor<float>>>{row_of(train.images, first8),
-                                                                               row_of(tr_multi.images, first8)},
+    cae::figures::save_image_grid(fig, std::vector<std::vector<Tensor<float>>>{repro::samples_at(train.images, first8),
+                                                                               repro::samples_at(tr_multi.images, first8)},
                                   cae::figures::GridOptions().scale(3));
     std::printf("figure: %s (Figure 2: clean, multiple-distorted)\n\n", fig.c_str());
   }
@@ -385,7 +379,7 @@ int run(int argc, char** argv) {
   if (q) repro::sanity(fh.last().test_loss < val_before, "final autoencoder: held-out BCE fell");
   report.compare("final AE train BCE, last epoch", std::nullopt, fh.last().train_loss);
   report.compare("final AE held-out BCE", std::nullopt, fh.last().test_loss);
-  report.compare("final AE seconds per epoch", std::nullopt, repro::mean_epoch_seconds(fh), "s");
+  report.compare("final AE seconds per epoch", std::nullopt, fh.mean_epoch_seconds(), "s");
   report["final_ae_history"] = fh.to_json();
 
   const Tensor<float> rec_tr_single = repro::predict(*ae, tr_single.images, 256);
@@ -408,22 +402,16 @@ int run(int argc, char** argv) {
     report.compare(m.what, std::nullopt, cae::metrics::mse(m.clean, m.x));
 
   // Figures 6 and 7: the first held-out image of each digit, original / distorted / reconstructed.
-  std::vector<index_t> picks;
-  for (int c = 0; c < 10; ++c)
-    for (index_t i = 0; i < n_held; ++i)
-      if (held.labels[static_cast<std::size_t>(i)] == c) {
-        picks.push_back(i);
-        break;
-      }
+  const std::vector<index_t> picks = cae::data::first_index_of_each_class(held);
   const std::string fig6 = args.out + "/fig6_single_distortions.png";
   const std::string fig7 = args.out + "/fig7_multiple_distortions.png";
-  cae::figures::save_image_grid(fig6, std::vector<std::vector<Tensor<float>>>{row_of(held.images, picks),
-                                                                              row_of(ho_single.images, picks),
-                                                                              row_of(rec_ho_single, picks)},
+  cae::figures::save_image_grid(fig6, std::vector<std::vector<Tensor<float>>>{repro::samples_at(held.images, picks),
+                                                                              repro::samples_at(ho_single.images, picks),
+                                                                              repro::samples_at(rec_ho_single, picks)},
                                 cae::figures::GridOptions().scale(3));
-  cae::figures::save_image_grid(fig7, std::vector<std::vector<Tensor<float>>>{row_of(held.images, picks),
-                                                                              row_of(ho_multi.images, picks),
-                                                                              row_of(rec_ho_multi, picks)},
+  cae::figures::save_image_grid(fig7, std::vector<std::vector<Tensor<float>>>{repro::samples_at(held.images, picks),
+                                                                              repro::samples_at(ho_multi.images, picks),
+                                                                              repro::samples_at(rec_ho_multi, picks)},
                                 cae::figures::GridOptions().scale(3));
   std::printf("figures: %s, %s (rows: original, distorted, reconstructed; held-out digits 0-9)\n", fig6.c_str(),
               fig7.c_str());
@@ -453,7 +441,7 @@ int run(int argc, char** argv) {
     cfg.history_csv = args.out + "/cnn_history.csv";
     const cae::train::History h = repro::fit_classifier(*cnn, ce, cnn_adam, repro::ClassifierTarget::ClassIndex,
                                                          train, cfg, &held);
-    report.compare("evaluation CNN seconds per epoch", std::nullopt, repro::mean_epoch_seconds(h), "s");
+    report.compare("evaluation CNN seconds per epoch", std::nullopt, h.mean_epoch_seconds(), "s");
     report["cnn_history"] = h.to_json();
   }
   struct EvalSet {

@@ -34,6 +34,7 @@
 #include "cae/train/fit.hpp"
 #include "common/autoencoder_eval.hpp"
 #include "common/repro.hpp"
+#include "common/rows.hpp"
 
 namespace {
 
@@ -91,15 +92,6 @@ struct Settings {
   std::string out;
 };
 
-// The rows of `images` at `indices`, [B, ...].
-void gather_rows(const Tensor<float>& images, const std::vector<index_t>& indices, Tensor<float>& out) {
-  const index_t stride = images.numel() / images.dim(0);
-  out.resize(images.shape().drop_front().prepend(static_cast<index_t>(indices.size())));
-  for (std::size_t k = 0; k < indices.size(); ++k)
-    std::copy(images.data() + indices[k] * stride, images.data() + (indices[k] + 1) * stride,
-              out.data() + static_cast<index_t>(k) * stride);
-}
-
 struct Stage {
   cae::train::History history;
   double initial_val_mse = 0;  // before training
@@ -130,7 +122,7 @@ Stage train_stage(const std::string& tag, Model& model, const Tensor<float>& tra
         if (autoencoding) {
           cae::train::copy_images(b.images, target);
         } else {
-          gather_rows(train_target, b.indices, target_rows);
+          repro::gather_rows(train_target, b.indices, target_rows);
           cae::train::copy_images(target_rows, target);
         }
       });
@@ -154,30 +146,6 @@ Stage train_stage(const std::string& tag, Model& model, const Tensor<float>& tra
   std::printf("[%s] test MSE %.5f  PSNR %.2f dB  SSIM %.4f  (%d epochs, %.0f s)\n", tag.c_str(),
               st.test.mse, st.test.psnr, st.test.ssim, s.epochs, st.seconds);
   return st;
-}
-
-// The first test image of each class, in class order (10 columns).
-std::vector<index_t> one_per_class(const cae::data::Dataset& d) {
-  std::vector<index_t> picks;
-  for (int c = 0; c < d.num_classes(); ++c)
-    for (index_t i = 0; i < d.size(); ++i)
-      if (d.labels[static_cast<std::size_t>(i)] == c) {
-        picks.push_back(i);
-        break;
-      }
-  return picks;
-}
-
-std::vector<Tensor<float>> images_at(const Tensor<float>& batch, const std::vector<index_t>& picks) {
-  std::vector<Tensor<float>> row;
-  for (index_t i : picks) row.push_back(Tensor<float>(batch.sample(i)));
-  return row;
-}
-
-double mean_epoch_seconds(const cae::train::History& h) {
-  double s = 0;
-  for (auto& e : h.epochs) s += e.seconds;
-  return h.epochs.empty() ? 0 : s / static_cast<double>(h.epochs.size());
 }
 
 int run(int argc, char** argv) {
@@ -279,22 +247,22 @@ int run(int argc, char** argv) {
     report.compare(ex.name + " test MSE", std::nullopt, st.test.mse);
     report.compare(ex.name + " test PSNR", std::nullopt, st.test.psnr, "dB");
     report.compare(ex.name + " test SSIM", std::nullopt, st.test.ssim);
-    report.compare(ex.name + " seconds per epoch", std::nullopt, mean_epoch_seconds(st.history), "s");
-    timings[ex.tag + "_seconds_per_epoch"] = cae::json::Value(mean_epoch_seconds(st.history));
+    report.compare(ex.name + " seconds per epoch", std::nullopt, st.history.mean_epoch_seconds(), "s");
+    timings[ex.tag + "_seconds_per_epoch"] = cae::json::Value(st.history.mean_epoch_seconds());
     report[ex.tag + "_history"] = st.history.to_json();
     if (args.quick)
       repro::sanity(st.test.mse < 0.9 * st.initial_val_mse,
                     ex.name + ": training lowered the MSE by more than 10%");
 
     // Originals, codes (each stretched to its own range) and reconstructions.
-    const std::vector<index_t> picks = one_per_class(test);
+    const std::vector<index_t> picks = cae::data::first_index_of_each_class(test);
     const Tensor<float> codes = repro::predict(*model, test.images, 256, kEncoderModules);
     std::vector<Tensor<float>> code_row;
     for (index_t i : picks) code_row.push_back(cae::figures::feature_map_images(codes.sample(i))[0]);
     const std::string figure = args.out + "/" + ex.tag + "_reconstructions.png";
     cae::figures::save_image_grid(figure,
-                                  std::vector<std::vector<Tensor<float>>>{images_at(test.images, picks), code_row,
-                                                                          images_at(st.test_output, picks)},
+                                  std::vector<std::vector<Tensor<float>>>{repro::samples_at(test.images, picks), code_row,
+                                                                          repro::samples_at(st.test_output, picks)},
                                   cae::figures::GridOptions().scale(3));
     std::printf("figure: %s (rows: originals, 7x7 codes, reconstructions)\n", figure.c_str());
     report[ex.tag + "_test_mse"] = cae::json::Value(st.test.mse);
@@ -322,7 +290,7 @@ int run(int argc, char** argv) {
                    100.0 * (dn.test.mse - st.test.mse) / st.test.mse, "%");
     report.compare("Fashion test PSNR, stage 1 + 2", std::nullopt, dn.test.psnr, "dB");
     report.compare("Fashion test SSIM, stage 1 + 2", std::nullopt, dn.test.ssim);
-    timings["denoise_seconds_per_epoch"] = cae::json::Value(mean_epoch_seconds(dn.history));
+    timings["denoise_seconds_per_epoch"] = cae::json::Value(dn.history.mean_epoch_seconds());
     report["denoise_history"] = dn.history.to_json();
     report["denoise_test_mse"] = cae::json::Value(dn.test.mse);
     report["denoise_test_psnr"] = cae::json::Value(dn.test.psnr);
@@ -331,9 +299,9 @@ int run(int argc, char** argv) {
       repro::sanity(dn.test.mse < dn.initial_val_mse, "denoising instance: training lowered its MSE");
     const std::string dfig = args.out + "/fashion_denoising.png";
     cae::figures::save_image_grid(dfig,
-                                  std::vector<std::vector<Tensor<float>>>{images_at(test.images, picks),
-                                                                          images_at(st.test_output, picks),
-                                                                          images_at(dn.test_output, picks)},
+                                  std::vector<std::vector<Tensor<float>>>{repro::samples_at(test.images, picks),
+                                                                          repro::samples_at(st.test_output, picks),
+                                                                          repro::samples_at(dn.test_output, picks)},
                                   cae::figures::GridOptions().scale(3));
     std::printf("figure: %s (rows: originals, stage-1 reconstructions, stage-2 outputs)\n", dfig.c_str());
     report["denoise_figure"] = cae::json::Value(dfig);

@@ -263,12 +263,6 @@ repro::Prepare resize_to(index_t size) {
   return [size](const Tensor<float>& in, Tensor<float>& out) { cae::data::resize_bilinear(out, in, size, size); };
 }
 
-std::vector<Tensor<float>> row_of(const Tensor<float>& batch, const std::vector<index_t>& picks) {
-  std::vector<Tensor<float>> row;
-  for (index_t i : picks) row.push_back(Tensor<float>(batch.sample(i)));
-  return row;
-}
-
 std::string fmt_pct(double v) {
   char b[32];
   std::snprintf(b, sizeof b, "%.2f%%", 100 * v);
@@ -400,14 +394,9 @@ int run(int argc, char** argv) {
   CAE_CHECK(!families.empty(), cae::Error, "--models selects none of vgg, alexnet, resnet: '", models, "'");
 
   // The figure's columns: the first test image of each digit.
-  std::vector<index_t> picks;
-  for (int c = 0; c < 10; ++c)
-    for (index_t i = 0; i < std::min(small.test, alex.test); ++i)
-      if (test.labels[static_cast<std::size_t>(i)] == c) {
-        picks.push_back(i);
-        break;
-      }
-  std::vector<std::vector<Tensor<float>>> table1{row_of(test.images, picks), row_of(test_noisy, picks)};
+  const std::vector<index_t> picks =
+      cae::data::first_index_of_each_class(cae::data::take_first(test, std::min(small.test, alex.test)));
+  std::vector<std::vector<Tensor<float>>> table1{repro::samples_at(test.images, picks), repro::samples_at(test_noisy, picks)};
 
   cae::json::Object per_model;
   for (const Family& fam : families) {
@@ -449,7 +438,7 @@ int run(int argc, char** argv) {
       cae::figures::save_history_plot(cfg.history_csv, args.out + "/" + fam.key + "_ae_loss.png");
       r.ae_loss = h.last().train_loss;
       r.ae_val_loss = h.last().test_loss;
-      r.ae_epoch_s = repro::mean_epoch_seconds(h);
+      r.ae_epoch_s = h.mean_epoch_seconds();
       js["ae_history"] = h.to_json();
       js["ae_val_bce_before"] = cae::json::Value(before);
       if (q) repro::sanity(r.ae_val_loss < before, fam.name + " AE: validation BCE fell");
@@ -471,8 +460,8 @@ int run(int argc, char** argv) {
     {
       const std::string fig = args.out + "/" + fam.key + "_denoising.png";
       cae::figures::save_image_grid(fig,
-                                    std::vector<std::vector<Tensor<float>>>{row_of(te_noisy, picks),
-                                                                            row_of(r.denoised28, picks)},
+                                    std::vector<std::vector<Tensor<float>>>{repro::samples_at(te_noisy, picks),
+                                                                            repro::samples_at(r.denoised28, picks)},
                                     cae::figures::GridOptions().scale(3));
       std::printf("figure: %s (rows: noisy, denoised)\n", fig.c_str());
     }
@@ -526,7 +515,7 @@ int run(int argc, char** argv) {
                   opt->describe().c_str(), loss->describe().c_str());
       const cae::train::History h = repro::fit_classifier(*clf, *loss, *opt, kind, clf_train, cfg, &clf_val);
       cae::figures::save_history_plot(cfg.history_csv, args.out + "/" + fam.key + "_classifier_curves.png");
-      r.clf_epoch_s = repro::mean_epoch_seconds(h);
+      r.clf_epoch_s = h.mean_epoch_seconds();
       js["classifier_history"] = h.to_json();
     }
     const repro::ClassifierScore s_clean = repro::evaluate_classifier(*clf, *loss, kind, te_clean, te_labels, 10, 128, prep);

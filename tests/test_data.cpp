@@ -578,6 +578,11 @@ TEST_CASE("Dataset subsets, class selection with relabelling, concat", "[data][d
   Dataset d = toy_dataset(10, 5);
   d.class_names = {"a", "b", "c", "d", "e"};
   CHECK(class_counts(d) == std::vector<index_t>{2, 2, 2, 2, 2});
+  CHECK(first_index_of_each_class(d) == std::vector<index_t>{0, 1, 2, 3, 4});
+  Dataset gaps = d;
+  gaps.class_names.push_back("empty");
+  gaps.labels[0] = 3;
+  CHECK(first_index_of_each_class(gaps) == std::vector<index_t>{5, 1, 2, 0, 4});
 
   const Dataset sel = select_classes(d, std::vector<std::string>{"d", "b"});
   CHECK(sel.class_names == std::vector<std::string>{"d", "b"});

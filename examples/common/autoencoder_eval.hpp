@@ -1,8 +1,8 @@
 // Helpers the compression reproductions (002, 001) share: running part of a
 // flat Sequential (the encoder is its first layers), predicting a whole image
 // set batch by batch in eval mode, reconstruction quality (MSE, PSNR, SSIM),
-// Keras' default initialization, and loading only some images of an image
-// folder (for quick runs on CIFAR-10's 60,000 JPEGs).
+// and loading only some images of an image folder (for quick runs on
+// CIFAR-10's 60,000 JPEGs).
 #pragma once
 
 #include <algorithm>
@@ -13,10 +13,10 @@
 
 #include "cae/data/dataset.hpp"
 #include "cae/data/image_folder.hpp"
-#include "cae/init.hpp"
 #include "cae/io/image.hpp"
 #include "cae/layers/sequential.hpp"
 #include "cae/metrics.hpp"
+#include "common/keras_init.hpp"
 
 namespace repro {
 
@@ -71,16 +71,6 @@ inline Quality quality(const cae::Tensor<float>& originals, const cae::Tensor<fl
   q.psnr = cae::metrics::psnr(originals, reconstructions);
   q.ssim = cae::metrics::ssim(originals, reconstructions);
   return q;
-}
-
-// Keras' defaults (the 002 thesis used Keras): glorot_uniform weights, zero
-// biases, for every parameter named "*weight" / "*bias".
-inline void keras_init(cae::Sequential<float>& model) {
-  for (auto& p : model.parameters()) {
-    const std::string& n = p.name;
-    if (n.size() >= 6 && n.compare(n.size() - 6, 6, "weight") == 0) cae::init::xavier_uniform_(*p.value);
-    else if (n.size() >= 4 && n.compare(n.size() - 4, 4, "bias") == 0) p.value->zero();
-  }
 }
 
 // An image folder (root/<class>/<files>), keeping only the first

@@ -21,14 +21,15 @@
 
 #include "cae/data/dataset.hpp"
 #include "cae/data/loader.hpp"
-#include "cae/init.hpp"
 #include "cae/loss.hpp"
 #include "cae/losses.hpp"
 #include "cae/metrics.hpp"
 #include "cae/module.hpp"
 #include "cae/optim/optimizer.hpp"
 #include "cae/train/fit.hpp"
+#include "common/keras_init.hpp"
 #include "common/repro.hpp"
+#include "common/rows.hpp"
 
 namespace repro {
 
@@ -42,19 +43,6 @@ inline void prepare_or_copy(const Prepare& prep, const cae::Tensor<float>& in, c
   } else {
     out.resize(in.shape());
     std::copy(in.begin(), in.end(), out.begin());
-  }
-}
-
-// out = the rows of `all` [N, ...] at `indices`, [B, ...].
-inline void gather_rows(const cae::Tensor<float>& all, const std::vector<cae::index_t>& indices,
-                        cae::Tensor<float>& out) {
-  const cae::index_t stride = all.numel() / all.dim(0);
-  out.resize(all.shape().drop_front().prepend(static_cast<cae::index_t>(indices.size())));
-  for (std::size_t k = 0; k < indices.size(); ++k) {
-    CAE_CHECK(indices[k] >= 0 && indices[k] < all.dim(0), cae::Error, "gather_rows: index ",
-              indices[k], " outside [0, ", all.dim(0), ")");
-    std::memcpy(out.data() + static_cast<cae::index_t>(k) * stride, all.data() + indices[k] * stride,
-                sizeof(float) * static_cast<std::size_t>(stride));
   }
 }
 
@@ -94,19 +82,6 @@ inline cae::Tensor<float> predict(cae::Module<float>& model, const cae::Tensor<f
   return out;
 }
 
-// Keras' defaults, for models from Keras papers: glorot_uniform weights and
-// zero biases for every convolution and linear layer (weights of rank >= 2);
-// BatchNorm's weight (rank 1) keeps its 1.
-inline void keras_init(cae::Module<float>& model) {
-  for (auto& p : model.parameters()) {
-    const std::string& n = p.name;
-    const bool weight = n.size() >= 6 && n.compare(n.size() - 6, 6, "weight") == 0;
-    const bool bias = n.size() >= 4 && n.compare(n.size() - 4, 4, "bias") == 0;
-    if (weight && p.value->rank() >= 2) cae::init::xavier_uniform_(*p.value);
-    else if (bias) p.value->zero();  // BatchNorm's bias is zero already
-  }
-}
-
 // Keras' "accuracy" metric for an image-to-image model with one output
 // channel (binary_accuracy): the fraction of pixels whose target equals the
 // output rounded to 0 or 1. Targets are pixel / 255, so only exact 0 and 1
@@ -130,12 +105,6 @@ struct FitConfig {
   Prepare prepare_target;      // and to its image targets
   bool verbose = true;
 };
-
-inline double mean_epoch_seconds(const cae::train::History& h) {
-  double s = 0;
-  for (const auto& e : h.epochs) s += e.seconds;
-  return h.epochs.empty() ? 0 : s / static_cast<double>(h.epochs.size());
-}
 
 namespace detail {
 // Runs the trainer; `validate` (optional) gives the validation loss after each

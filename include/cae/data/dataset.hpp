@@ -49,6 +49,22 @@ inline std::vector<index_t> class_counts(const Dataset& d) {
   return counts;
 }
 
+// The index of the first sample of each class, in class order, skipping
+// classes without samples: a fixed, readable choice of examples for figures.
+inline std::vector<index_t> first_index_of_each_class(const Dataset& d) {
+  std::vector<index_t> first(d.class_names.size(), -1);
+  std::size_t missing = first.size();
+  for (std::size_t i = 0; i < d.labels.size() && missing > 0; ++i) {
+    const int l = d.labels[i];
+    if (l >= 0 && l < d.num_classes() && first[static_cast<std::size_t>(l)] < 0) {
+      first[static_cast<std::size_t>(l)] = static_cast<index_t>(i);
+      --missing;
+    }
+  }
+  first.erase(std::remove(first.begin(), first.end(), index_t{-1}), first.end());
+  return first;
+}
+
 // The samples at `indices`, in that order (repeats allowed); classes unchanged.
 inline Dataset subset(const Dataset& d, const std::vector<index_t>& indices) {
   Dataset out;

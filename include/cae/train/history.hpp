@@ -32,6 +32,12 @@ class History {
   void add(const EpochStats& e) { epochs.push_back(e); }
   bool empty() const { return epochs.empty(); }
   const EpochStats& last() const { return epochs.back(); }
+  // Mean training-pass wall time per epoch (0 before the first epoch).
+  double mean_epoch_seconds() const {
+    double total = 0;
+    for (const auto& e : epochs) total += e.seconds;
+    return epochs.empty() ? 0 : total / static_cast<double>(epochs.size());
+  }
 
   // Columns: epoch,train_loss,test_loss,train_acc,test_acc,lr,seconds,images_per_s.
   // Values not measured are left empty, which spreadsheets and pandas read as missing.
