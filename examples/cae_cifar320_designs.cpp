@@ -107,8 +107,8 @@ int print_shape_table(Model& m, const char* table, const std::vector<paper000::T
     const bool same = ours == rows[i].shape;
     agree += same;
     std::printf("  %-22s paper %-22s this model %-22s %s\n", rows[i].name,
-                cae::batch_shape_str(rows[i].shape.prepend(paper000::kBatch)).c_str(),
-                cae::batch_shape_str(ours.prepend(paper000::kBatch)).c_str(), same ? "ok" : "DIFFERENT");
+                rows[i].shape.prepend(paper000::kBatch).str().c_str(), ours.prepend(paper000::kBatch).str().c_str(),
+                same ? "ok" : "DIFFERENT");
   }
   return agree;
 }
