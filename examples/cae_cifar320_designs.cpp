@@ -262,10 +262,7 @@ AutoencoderResult train_autoencoder(const std::string& tag, Model& ae, std::size
 
   // Figure 4/7: per row one test image (one per class): the input, each
   // encoder channel as a grey image (stretched to its own range), the restored image.
-  const std::vector<index_t> picks = cae::data::first_index_of_each_class(test_set);
-  std::vector<index_t> first_rows;
-  for (index_t i : picks) first_rows.push_back(i);
-  const cae::data::Dataset shown = cae::data::subset(test_set, first_rows);
+  const cae::data::Dataset shown = cae::data::subset(test_set, cae::data::first_index_of_each_class(test_set));
   const Tensor<float> big = cae::data::resize_bilinear(shown.images, paper000::kImageSize, paper000::kImageSize);
   const Tensor<float> codes = repro::predict(ae, big, 15, encoder_layers);
   const Tensor<float> restored = repro::predict(ae, big, 15);
