@@ -5,6 +5,7 @@
 #include <filesystem>
 #include <cstdio>
 #include <fstream>
+#include <functional>
 #include <sstream>
 
 #include "cae/layers/activation.hpp"
@@ -121,6 +122,55 @@ TEST_CASE("fit resumed from a checkpoint matches an uninterrupted run exactly", 
   CHECK(h2.epochs[4].lr == Approx(0.3 * 0.25));
   std::remove(a.c_str());
   std::remove(b.c_str());
+}
+
+TEST_CASE("fit refuses to resume from a checkpoint saved under another run key", "[fit][checkpoint]") {
+  auto train_set = separable(64, 1);
+  const std::string ckpt = temp_path("key.ckpt");
+  std::remove(ckpt.c_str());
+  auto weights_of = [](Sequential<float>& net) {
+    std::vector<float> w;
+    for (auto& p : net.parameters()) w.insert(w.end(), p.value->begin(), p.value->end());
+    return w;
+  };
+  // Returns the history, and the weights before and after fit in `before`/`after`.
+  std::vector<float> before, after;
+  auto fit = [&](int epochs, const std::string& key) {
+    manual_seed(3);
+    auto net = classifier();
+    before = weights_of(net);
+    CrossEntropyLoss<float> loss;
+    optim::SGD<float> sgd(net.parameters(), optim::SGDOptions(0.1));
+    data::DataLoader loader(train_set, data::DataLoaderOptions(16).shuffle(true).seed(2));
+    train::Trainer<float> trainer(net, loss, sgd, train::classification<float>());
+    struct RecordWeights {  // runs however fit leaves, by return or by throw
+      std::function<void()> fn;
+      ~RecordWeights() { fn(); }
+    } record{[&] { after = weights_of(net); }};
+    return trainer.fit(loader, nullptr,
+                       train::FitOptions().epochs(epochs).checkpoint(ckpt).resume(true).run_key(key).verbose(false));
+  };
+  fit(2, "images=64 lr=0.1");
+  CHECK(io::read_checkpoint_metadata(ckpt).get("run_key") == "images=64 lr=0.1");
+  CHECK(before != after);
+
+  try {
+    fit(4, "images=64 lr=0.2");
+    FAIL("resuming under another run key did not throw");
+  } catch (const Error& e) {
+    const std::string what = e.what();
+    CHECK_THAT(what, Catch::Contains(ckpt));
+    CHECK_THAT(what, Catch::Contains("'images=64 lr=0.1'"));
+    CHECK_THAT(what, Catch::Contains("'images=64 lr=0.2'"));
+  }
+  CHECK(before == after);  // the refused checkpoint was not loaded into the model
+  // The same key continues after epoch 2.
+  CHECK(fit(4, "images=64 lr=0.1").epochs.size() == 4);
+  // A checkpoint saved without a key only resumes a run without one.
+  std::remove(ckpt.c_str());
+  fit(1, "");
+  CHECK_THROWS_WITH(fit(2, "k"), Catch::Contains("saved with run key ''"));
+  std::remove(ckpt.c_str());
 }
 
 TEST_CASE("fit stops with a clear message on a non-finite loss", "[fit]") {

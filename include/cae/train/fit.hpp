@@ -77,6 +77,10 @@ class FitOptions {
   FitOptions& checkpoint(std::string path) { checkpoint_ = std::move(path); return *this; }
   // Continue from the checkpoint if the file exists.
   FitOptions& resume(bool on) { resume_ = on; return *this; }
+  // The settings that make a run what it is (data, sizes, hyper-parameters),
+  // saved with the checkpoint. Resuming from a checkpoint saved under another
+  // key throws instead of silently continuing a different run.
+  FitOptions& run_key(std::string key) { run_key_ = std::move(key); return *this; }
   FitOptions& history_csv(std::string path) { history_csv_ = std::move(path); return *this; }
   FitOptions& history_json(std::string path) { history_json_ = std::move(path); return *this; }
   // -1: a progress bar when stdout is a terminal; 0: never; 1: always.
@@ -89,6 +93,7 @@ class FitOptions {
   bool accuracy() const { return accuracy_; }
   const std::string& checkpoint() const { return checkpoint_; }
   bool resume() const { return resume_; }
+  const std::string& run_key() const { return run_key_; }
   const std::string& history_csv() const { return history_csv_; }
   const std::string& history_json() const { return history_json_; }
   int progress() const { return progress_; }
@@ -98,7 +103,7 @@ class FitOptions {
  private:
   int epochs_ = 1;
   bool accuracy_ = false;
-  std::string checkpoint_, history_csv_, history_json_;
+  std::string checkpoint_, history_csv_, history_json_, run_key_;
   bool resume_ = false;
   int progress_ = -1;
   bool verbose_ = true;
@@ -200,6 +205,12 @@ class Trainer {
     History history;
     int first_epoch = 1;
     if (options.resume() && !options.checkpoint().empty() && io::file_exists(options.checkpoint())) {
+      // Checked before loading, so a refused checkpoint leaves the model untouched.
+      const io::CheckpointMetadata saved = io::read_checkpoint_metadata(options.checkpoint());
+      const std::string saved_key = saved.contains("run_key") ? saved.get("run_key") : std::string();
+      CAE_CHECK(saved_key == options.run_key(), Error, options.checkpoint(),
+                ": this checkpoint belongs to another run (saved with run key '", saved_key,
+                "', this run's is '", options.run_key(), "'); delete it or save this run elsewhere");
       const io::CheckpointMetadata meta = io::load_checkpoint(options.checkpoint(), model_, optimizer_);
       first_epoch = static_cast<int>(meta.get_int("epoch")) + 1;
       history = History::from_json(json::parse(meta.get("history"), options.checkpoint() + " history"));
@@ -251,6 +262,7 @@ class Trainer {
     if (options_.checkpoint().empty()) return;
     io::CheckpointMetadata meta;
     meta.set_int("epoch", epoch).set("history", history.to_json().dump());
+    if (!options_.run_key().empty()) meta.set("run_key", options_.run_key());
     if (scheduler_state_) meta.set_doubles("scheduler", scheduler_state_());
     io::save_checkpoint(options_.checkpoint(), model_, optimizer_, meta);
   }
