@@ -14,6 +14,7 @@
 // docs/reproductions/compression.md.
 //
 //   cae_mnist_compression [--dataset mnist|fashion|both] [--epochs 20] [--quick] ...
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <string>
@@ -23,6 +24,7 @@
 #include "cae/data/loader.hpp"
 #include "cae/data/paths.hpp"
 #include "cae/figures.hpp"
+#include "cae/io/checkpoint.hpp"
 #include "cae/io/file.hpp"
 #include "cae/layers/activation.hpp"
 #include "cae/layers/conv.hpp"
@@ -90,54 +92,89 @@ struct Settings {
   std::string init = "keras";
   std::uint64_t seed = 42;
   std::string out;
+  bool checkpoints = false;  // save each stage after every epoch and resume from there
 };
 
 struct Stage {
-  cae::train::History history;
-  double initial_val_mse = 0;  // before training
-  repro::Quality test;         // after training, on the test images
-  Tensor<float> test_output;   // the model's output for every test image
-  double seconds = 0;          // training wall time, all epochs
+  cae::train::History history;  // test_loss holds the validation MSE
+  double initial_val_mse = 0;   // before training
+  repro::Quality test;          // after training, on the test images
+  Tensor<float> test_output;    // the model's output for every test image
+  double seconds = 0;           // training wall time, all epochs (also those before a resume)
 };
 
-// Trains `model` to map train_in to train_target (the same tensor for plain
-// autoencoding) with MSE and Adam, measuring the validation MSE after every
-// epoch, then evaluates it on the test images.
-Stage train_stage(const std::string& tag, Model& model, const Tensor<float>& train_in,
-                  const Tensor<float>& train_target, const Tensor<float>& val_in,
-                  const Tensor<float>& val_target, const Tensor<float>& test_in,
-                  const Tensor<float>& test_target, const Settings& s) {
+// Input [N, 1, H, W] and target [N, 1, H, W] as the two channels of one
+// [N, 2, H, W] tensor, so that one Dataset, and so one example function,
+// serves the training and the validation batches of a stage whose target is
+// not its input.
+Tensor<float> pair_channels(const Tensor<float>& input, const Tensor<float>& target) {
+  CAE_CHECK(input.rank() == 4 && input.dim(1) == 1 && input.shape() == target.shape(), cae::ShapeError,
+            "pair_channels: expected two equal [N, 1, H, W] shapes, got ", input.shape(), " and ", target.shape());
+  const index_t n = input.dim(0), plane = input.numel() / n;
+  Tensor<float> pairs({n, 2, input.dim(2), input.dim(3)});
+  for (index_t i = 0; i < n; ++i) {
+    std::copy_n(input.data() + i * plane, plane, pairs.data() + 2 * i * plane);
+    std::copy_n(target.data() + i * plane, plane, pairs.data() + (2 * i + 1) * plane);
+  }
+  return pairs;
+}
+
+// A batch of plain images is its own target; a batch of pairs (pair_channels)
+// splits into input and target.
+void input_and_target(const cae::data::Batch& b, Tensor<float>& input, Tensor<float>& target, cae::Rng&) {
+  if (b.images.dim(1) == 1) {
+    cae::train::copy_images(b.images, input);
+    cae::train::copy_images(b.images, target);
+    return;
+  }
+  const index_t n = b.images.dim(0), plane = b.images.numel() / (2 * n);
+  const cae::Shape shape{n, 1, b.images.dim(2), b.images.dim(3)};
+  input.resize(shape);
+  target.resize(shape);
+  for (index_t i = 0; i < n; ++i) {
+    std::copy_n(b.images.data() + 2 * i * plane, plane, input.data() + i * plane);
+    std::copy_n(b.images.data() + (2 * i + 1) * plane, plane, target.data() + i * plane);
+  }
+}
+
+cae::data::Dataset unlabelled(Tensor<float> images) {
+  cae::data::Dataset d;
+  d.images = std::move(images);
+  return d;
+}
+
+// Trains `model` with MSE and Adam on `train` (images that are their own
+// target, or pairs from pair_channels), measuring the MSE on `val` after every
+// epoch, then evaluates it on the test images. With s.checkpoints the stage is
+// saved to <out>/<tag>.ckpt after every epoch, and a rerun continues from there;
+// `run_key` names everything else the run depends on, so that a checkpoint of
+// a different run is refused rather than continued.
+Stage train_stage(const std::string& tag, Model& model, const cae::data::Dataset& train,
+                  const cae::data::Dataset& val, const Tensor<float>& test_in, const Tensor<float>& test_target,
+                  const Settings& s, const std::string& run_key) {
   Stage st;
-  cae::data::Dataset train;
-  train.images = train_in;
   cae::data::DataLoader loader(train, cae::data::DataLoaderOptions(s.batch).shuffle(true).seed(s.seed).prefetch(true));
+  cae::data::DataLoader val_loader(val, cae::data::DataLoaderOptions(256));
   cae::MSELoss<float> loss;
   cae::optim::Adam<float> adam(model.parameters(), cae::optim::AdamOptions(s.lr));
-  const bool autoencoding = &train_in == &train_target;
-  Tensor<float> target_rows;
-  cae::train::Trainer<float> trainer(
-      model, loss, adam,
-      [&](const cae::data::Batch& b, Tensor<float>& input, Tensor<float>& target, cae::Rng&) {
-        cae::train::copy_images(b.images, input);
-        if (autoencoding) {
-          cae::train::copy_images(b.images, target);
-        } else {
-          repro::gather_rows(train_target, b.indices, target_rows);
-          cae::train::copy_images(target_rows, target);
-        }
-      });
-  st.initial_val_mse = cae::metrics::mse(val_target, repro::predict(model, val_in));
+  cae::train::Trainer<float> trainer(model, loss, adam, input_and_target);
+  st.initial_val_mse = trainer.evaluate(val_loader, false).loss;
   std::printf("[%s] validation MSE before training: %.5f\n", tag.c_str(), st.initial_val_mse);
-  std::vector<double> val_mse;
   trainer.on_epoch_end([&](const cae::train::EpochStats& e) {
-    val_mse.push_back(cae::metrics::mse(val_target, repro::predict(model, val_in)));
-    std::printf("[%s] epoch %d  validation MSE %.5f\n", tag.c_str(), e.epoch, val_mse.back());
+    std::printf("[%s] epoch %d/%d  train MSE %.5f  validation MSE %.5f  %.1f s  %.0f img/s\n", tag.c_str(),
+                e.epoch, s.epochs, e.train_loss, e.test_loss, e.seconds, e.images_per_second);
     std::fflush(stdout);
   });
-  repro::Stopwatch clock;
-  st.history = trainer.fit(loader, nullptr, cae::train::FitOptions().epochs(s.epochs).seed(s.seed));
-  st.seconds = clock.seconds();
-  for (std::size_t i = 0; i < val_mse.size(); ++i) st.history.epochs[i].test_loss = val_mse[i];
+  cae::train::FitOptions fit = cae::train::FitOptions().epochs(s.epochs).seed(s.seed).verbose(false);
+  if (s.checkpoints) {
+    const std::string path = s.out + "/" + tag + ".ckpt";
+    fit.checkpoint(path).resume(true).run_key(run_key);
+    if (cae::io::file_exists(path))
+      std::printf("[%s] continuing from %s (epoch %lld)\n", tag.c_str(), path.c_str(),
+                  static_cast<long long>(cae::io::read_checkpoint_metadata(path).get_int("epoch")));
+  }
+  st.history = trainer.fit(loader, &val_loader, fit);
+  st.seconds = st.history.mean_epoch_seconds() * static_cast<double>(st.history.epochs.size());
   const std::string csv = s.out + "/" + tag + "_history.csv";
   st.history.save_csv(csv);
   cae::figures::save_history_plot(csv, s.out + "/" + tag + "_loss.png");
@@ -160,7 +197,8 @@ int run(int argc, char** argv) {
        {"val-images", "validation images measured after every epoch (default 2,000; quick: 200)"},
        {"test-images", "test images for the final metrics (default 10,000; quick: 500)"},
        {"denoise-epochs", "epochs of the denoising instance (default: --epochs)"},
-       {"init", "keras (glorot_uniform, zero bias; default) or torch (PyTorch's default init)"}});
+       {"init", "keras (glorot_uniform, zero bias; default) or torch (PyTorch's default init)"},
+       {"checkpoint", "yes: save each model after every epoch in --out and resume from there (default no)"}});
   const std::string which = args.get("dataset", "both");
   CAE_CHECK(which == "mnist" || which == "fashion" || which == "both", cae::Error,
             "--dataset must be mnist, fashion or both, got '", which, "'");
@@ -172,6 +210,9 @@ int run(int argc, char** argv) {
   CAE_CHECK(s.init == "keras" || s.init == "torch", cae::Error, "--init must be keras or torch, got '", s.init, "'");
   s.seed = args.seed;
   s.out = args.out;
+  const std::string ckpt = args.get("checkpoint", "no");
+  CAE_CHECK(ckpt == "yes" || ckpt == "no", cae::Error, "--checkpoint must be yes or no, got '", ckpt, "'");
+  s.checkpoints = ckpt == "yes";
   const int denoise_epochs = std::stoi(args.get("denoise-epochs", std::to_string(s.epochs)));
   const index_t train_images = std::stoll(args.get("train-images", args.quick ? "1000" : "60000"));
   // The thesis validated on 2,000 images; the final numbers use the whole test set.
@@ -239,8 +280,11 @@ int run(int argc, char** argv) {
     cae::manual_seed(s.seed);
     auto model = build_cae();
     if (s.init == "keras") repro::keras_init(*model);
-    Stage st = train_stage(ex.tag, *model, train.images, train.images, val.images, val.images,
-                           test.images, test.images, s);
+    // What a stage's checkpoint must agree on, besides its epoch count.
+    const std::string run_key = cae::str("002 ", ex.tag, " train=", train.size(), " val=", val.size(),
+                                         " batch=", s.batch, " lr=", s.lr, " init=", s.init, " seed=", s.seed);
+    Stage st = train_stage(ex.tag, *model, unlabelled(train.images), unlabelled(val.images), test.images,
+                           test.images, s, run_key);
     const auto& last = st.history.last();
     report.compare(ex.name + " train MSE, last epoch", ex.paper_loss, last.train_loss);
     report.compare(ex.name + " validation MSE, last epoch", std::nullopt, last.test_loss);
@@ -281,8 +325,9 @@ int run(int argc, char** argv) {
     if (s.init == "keras") repro::keras_init(*second);
     Settings s2 = s;
     s2.epochs = denoise_epochs;
-    Stage dn = train_stage("denoise", *second, train_recon, train.images, val_recon, val.images,
-                           st.test_output, test.images, s2);
+    Stage dn = train_stage("denoise", *second, unlabelled(pair_channels(train_recon, train.images)),
+                           unlabelled(pair_channels(val_recon, val.images)), st.test_output, test.images, s2,
+                           cae::str(run_key, " stage1_epochs=", s.epochs));
     report.compare("denoising instance loss", 0.124, dn.history.last().train_loss);
     report.compare("Fashion test MSE, stage 1 only", std::nullopt, st.test.mse);
     report.compare("Fashion test MSE, stage 1 + 2", std::nullopt, dn.test.mse);
