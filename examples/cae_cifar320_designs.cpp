@@ -69,6 +69,7 @@ struct Settings {
   bool checkpoints = false;
   std::uint64_t seed = 42;
   std::string out;
+  std::string data_key;  // the images and batching a checkpoint must agree on (FitOptions::run_key)
 };
 
 // What the paper reports for one design.
@@ -124,6 +125,7 @@ double cpu_seconds() { return static_cast<double>(std::clock()) / CLOCKS_PER_SEC
 struct Cost {
   double train_wall = 0, train_cpu = 0;  // per image: forward, backward, Adam step
   double eval_wall = 0, eval_cpu = 0;    // per image: forward in eval mode
+  bool measured = false;                 // false when every epoch came from a checkpoint
   double wall_per_batch() const { return train_wall * paper000::kBatch; }
   double cpu_per_batch() const { return train_cpu * paper000::kBatch; }
   double full_epoch_wall() const { return train_wall * kFullTrainImages + eval_wall * kFullTestImages; }
@@ -131,6 +133,11 @@ struct Cost {
 };
 
 void report_cost(repro::Report& report, const std::string& name, const Cost& c) {
+  if (!c.measured) {
+    std::printf("[%s] cost not measured: no epoch was trained in this process (all restored from the checkpoint)\n",
+                name.c_str());
+    return;
+  }
   const int cores = cae::num_threads();
   std::printf("[%s] cost per training batch of %lld: %.2f s wall, %.2f CPU-s. Full epoch (15,000 train + "
               "3,000 test): %.0f s = %.2f h wall at this run's load; %.0f CPU-s, i.e. >= %.2f h on %d idle cores\n",
@@ -144,6 +151,7 @@ void report_cost(repro::Report& report, const std::string& name, const Cost& c) 
 }
 
 json::Value cost_json(const Cost& c) {
+  if (!c.measured) return json::Value();
   return json::Value(json::Object{{"train_wall_seconds_per_image", json::Value(c.train_wall)},
                                   {"train_cpu_seconds_per_image", json::Value(c.train_cpu)},
                                   {"eval_wall_seconds_per_image", json::Value(c.eval_wall)},
@@ -157,13 +165,16 @@ json::Value cost_json(const Cost& c) {
 // Trainer::fit's loop, with the training and test passes timed apart (wall
 // and CPU) and the same checkpoint/resume behaviour: after every epoch the
 // model, the optimizer and the history go to `checkpoint` (if not empty), and
-// a run restarted with the file present continues after its last epoch.
+// a run restarted with the file present continues after its last epoch,
+// provided the file was saved under the same `run_key`.
 cae::train::History run_epochs(cae::train::Trainer<float>& trainer, Model& model, cae::optim::Optimizer<float>& opt,
                                cae::data::DataLoader& train, cae::data::DataLoader& test, int epochs, bool accuracy,
-                               const std::string& csv, const std::string& checkpoint, Cost& cost) {
+                               const std::string& csv, const std::string& checkpoint, const std::string& run_key,
+                               Cost& cost) {
   cae::train::History h;
   int first = 1;
   if (!checkpoint.empty() && cae::io::file_exists(checkpoint)) {
+    cae::train::require_run_key(checkpoint, run_key);
     const cae::io::CheckpointMetadata meta = cae::io::load_checkpoint(checkpoint, model, opt);
     first = static_cast<int>(meta.get_int("epoch")) + 1;
     h = cae::train::History::from_json(json::parse(meta.get("history"), checkpoint + " history"));
@@ -199,10 +210,11 @@ cae::train::History run_epochs(cae::train::Trainer<float>& trainer, Model& model
     h.save_csv(csv);
     if (!checkpoint.empty()) {
       cae::io::CheckpointMetadata meta;
-      meta.set_int("epoch", epoch).set("history", h.to_json().dump());
+      meta.set_int("epoch", epoch).set("history", h.to_json().dump()).set("run_key", run_key);
       cae::io::save_checkpoint(checkpoint, model, opt, meta);
     }
   }
+  cost.measured = train_images > 0;
   if (train_images > 0) cost.train_wall = train_wall / train_images, cost.train_cpu = train_cpu / train_images;
   if (eval_images > 0) cost.eval_wall = eval_wall / eval_images, cost.eval_cpu = eval_cpu / eval_images;
   return h;
@@ -229,7 +241,8 @@ AutoencoderResult train_autoencoder(const std::string& tag, Model& ae, std::size
   std::printf("[%s] test BCE before training: %.5f\n", tag.c_str(), r.initial_test_loss);
   const std::string csv = s.out + "/" + tag + "_history.csv";
   r.history = run_epochs(trainer, ae, adam, train, test, s.ae_epochs, false, csv,
-                         s.checkpoints ? s.out + "/" + tag + ".ckpt" : "", r.cost);
+                         s.checkpoints ? s.out + "/" + tag + ".ckpt" : "",
+                         cae::str("000 ", tag, " ", s.data_key, " lr=", s.ae_lr), r.cost);
   cae::figures::save_history_plot(csv, s.out + "/" + tag + "_loss.png");
 
   // Equation 3 over the test images; the same pass times inference.
@@ -311,7 +324,10 @@ ClassifierResult train_classifier(const std::string& tag, Model& clf, Model& ae,
       });
   const std::string csv = s.out + "/" + tag + "_history.csv";
   r.history = run_epochs(trainer, clf, adam, train, test, s.clf_epochs, true, csv,
-                         s.checkpoints ? s.out + "/" + tag + ".ckpt" : "", r.cost);
+                         s.checkpoints ? s.out + "/" + tag + ".ckpt" : "",
+                         cae::str("000 ", tag, " ", s.data_key, " lr=", s.clf_lr, " blocks=", s.blocks,
+                                  " ae_epochs=", s.ae_epochs),
+                         r.cost);
   cae::figures::save_history_plot(csv, s.out + "/" + tag + "_curves.png");
 
   // The final test pass, class by class ("the actual correct response rate").
@@ -492,6 +508,8 @@ int run(int argc, char** argv) {
               root.c_str(), kClassNames[0].c_str(), kClassNames[1].c_str(), kClassNames[2].c_str(),
               static_cast<long long>(ae_train_set.size()), static_cast<long long>(clf_train_set.size()),
               static_cast<long long>(test_set.size()), wall.seconds());
+  s.data_key = cae::str("ae_train=", ae_train_set.size(), " clf_train=", clf_train_set.size(),
+                        " test=", test_set.size(), " batch=", s.batch, " seed=", s.seed);
   const bool reduced = std::min(ae_train_set.size(), clf_train_set.size()) < kFullTrainImages ||
                        test_set.size() < kFullTestImages;
   std::printf("protocol: %s; batch %lld; autoencoders %d epochs, Adam lr %g; classifiers %d epochs, Adam lr %g, "

@@ -133,6 +133,15 @@ index_t count_correct(const Tensor<T>& logits, const Tensor<T>& target) {
   return correct;
 }
 
+// Throws unless the checkpoint at `path` was saved under `run_key` (see
+// FitOptions::run_key; a checkpoint saved without one has the empty key).
+inline void require_run_key(const std::string& path, const std::string& run_key) {
+  const io::CheckpointMetadata saved = io::read_checkpoint_metadata(path);
+  const std::string saved_key = saved.contains("run_key") ? saved.get("run_key") : std::string();
+  CAE_CHECK(saved_key == run_key, Error, path, ": this checkpoint belongs to another run (saved with run key '",
+            saved_key, "', this run's is '", run_key, "'); delete it or save this run elsewhere");
+}
+
 template <typename T>
 class Trainer {
  public:
@@ -205,12 +214,7 @@ class Trainer {
     History history;
     int first_epoch = 1;
     if (options.resume() && !options.checkpoint().empty() && io::file_exists(options.checkpoint())) {
-      // Checked before loading, so a refused checkpoint leaves the model untouched.
-      const io::CheckpointMetadata saved = io::read_checkpoint_metadata(options.checkpoint());
-      const std::string saved_key = saved.contains("run_key") ? saved.get("run_key") : std::string();
-      CAE_CHECK(saved_key == options.run_key(), Error, options.checkpoint(),
-                ": this checkpoint belongs to another run (saved with run key '", saved_key,
-                "', this run's is '", options.run_key(), "'); delete it or save this run elsewhere");
+      require_run_key(options.checkpoint(), options.run_key());  // before loading: a refusal leaves the model as it was
       const io::CheckpointMetadata meta = io::load_checkpoint(options.checkpoint(), model_, optimizer_);
       first_epoch = static_cast<int>(meta.get_int("epoch")) + 1;
       history = History::from_json(json::parse(meta.get("history"), options.checkpoint() + " history"));
