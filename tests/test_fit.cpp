@@ -173,6 +173,43 @@ TEST_CASE("fit refuses to resume from a checkpoint saved under another run key",
   std::remove(ckpt.c_str());
 }
 
+TEST_CASE("validate_with fills each epoch's test columns before the history is saved", "[fit][checkpoint]") {
+  auto train_set = separable(64, 1);
+  const std::string ckpt = temp_path("validate.ckpt"), csv = temp_path("validate.csv");
+  std::remove(ckpt.c_str());
+  auto fit = [&](int epochs) {
+    manual_seed(5);
+    auto net = classifier();
+    CrossEntropyLoss<float> loss;
+    optim::SGD<float> sgd(net.parameters(), optim::SGDOptions(0.1));
+    data::DataLoader loader(train_set, data::DataLoaderOptions(16).shuffle(true).seed(2));
+    train::Trainer<float> trainer(net, loss, sgd, train::classification<float>());
+    trainer.validate_with([](train::EpochStats& s) {
+      s.test_loss = 10.0 * s.epoch;
+      s.test_accuracy = 0.25;
+    });
+    std::vector<double> seen;
+    trainer.on_epoch_end([&](const train::EpochStats& s) { seen.push_back(s.test_loss); });
+    auto h = trainer.fit(loader, nullptr,
+                         train::FitOptions().epochs(epochs).checkpoint(ckpt).resume(true).history_csv(csv).verbose(false));
+    return std::make_pair(h, seen);
+  };
+  auto [first, seen1] = fit(2);
+  CHECK(seen1 == std::vector<double>{10.0, 20.0});
+  auto [resumed, seen2] = fit(3);  // epochs 1-2 come back from the checkpoint with their test columns
+  CHECK(seen2 == std::vector<double>{30.0});
+  REQUIRE(resumed.epochs.size() == 3);
+  for (int e = 0; e < 3; ++e) {
+    CHECK(resumed.epochs[static_cast<std::size_t>(e)].test_loss == 10.0 * (e + 1));
+    CHECK(resumed.epochs[static_cast<std::size_t>(e)].test_accuracy == 0.25);
+  }
+  // test_loss and test_acc, with the train accuracy (not measured) empty between them
+  const std::string text = read_text(csv);
+  CHECK_THAT(text, Catch::Contains(",10,,0.25,") && Catch::Contains(",20,,0.25,") && Catch::Contains(",30,,0.25,"));
+  std::remove(ckpt.c_str());
+  std::remove(csv.c_str());
+}
+
 TEST_CASE("fit stops with a clear message on a non-finite loss", "[fit]") {
   manual_seed(1);
   auto train_set = separable(64, 1);

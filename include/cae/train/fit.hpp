@@ -163,6 +163,10 @@ class Trainer {
   }
   // Called after each epoch with its statistics (after the checkpoint is saved).
   void on_epoch_end(std::function<void(const EpochStats&)> fn) { callbacks_.push_back(std::move(fn)); }
+  // Measures each epoch's test_loss / test_accuracy where a test loader does
+  // not fit (inputs and targets kept apart, a metric other than the loss). It
+  // runs before the epoch enters the history, so checkpoints and the CSV hold it.
+  void validate_with(std::function<void(EpochStats&)> fn) { validator_ = std::move(fn); }
 
   // One pass over the loader in training mode; returns the mean loss and accuracy.
   Evaluation train_epoch(data::DataLoader& loader, int epoch, bool accuracy, bool progress) {
@@ -238,6 +242,7 @@ class Trainer {
         s.test_loss = te.loss;
         s.test_accuracy = te.accuracy;
       }
+      if (validator_) validator_(s);
       history.add(s);
       if (scheduler_step_) scheduler_step_(test ? s.test_loss : s.train_loss);
       if (options.verbose()) print_epoch(s, options.epochs());
@@ -290,6 +295,7 @@ class Trainer {
   std::function<std::map<std::string, double>()> scheduler_state_;
   std::function<void(const std::map<std::string, double>&)> scheduler_load_;
   std::vector<std::function<void(const EpochStats&)>> callbacks_;
+  std::function<void(EpochStats&)> validator_;
 };
 
 }  // namespace cae::train
