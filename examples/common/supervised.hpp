@@ -104,38 +104,36 @@ struct FitConfig {
   Prepare prepare_input;       // applied to every training batch's inputs
   Prepare prepare_target;      // and to its image targets
   bool verbose = true;
+  std::string checkpoint;      // saved after every epoch and resumed from when set
+  std::string run_key;         // what a resumed checkpoint must agree on (FitOptions::run_key)
 };
 
 namespace detail {
 // Runs the trainer; `validate` (optional) gives the validation loss after each
-// epoch, stored as the epoch's test_loss.
+// epoch, stored as the epoch's test_loss (and saved with the checkpoint).
 inline cae::train::History run_fit(cae::train::Trainer<float>& trainer, cae::data::DataLoader& loader,
                                    const FitConfig& cfg, bool accuracy,
                                    const std::function<void(cae::train::EpochStats&)>& validate) {
-  std::vector<cae::train::EpochStats> extra;
-  trainer.on_epoch_end([&](const cae::train::EpochStats& e) {
-    cae::train::EpochStats s = e;
-    if (validate) validate(s);
-    extra.push_back(s);
-    if (cfg.verbose) {
-      std::printf("[%s] epoch %d/%d  train loss %.5f", cfg.tag.c_str(), e.epoch, cfg.epochs, e.train_loss);
-      if (std::isfinite(s.train_accuracy)) std::printf("  train acc %.2f%%", 100 * s.train_accuracy);
-      if (std::isfinite(s.test_loss)) std::printf("  val loss %.5f", s.test_loss);
-      if (std::isfinite(s.test_accuracy)) std::printf("  val acc %.2f%%", 100 * s.test_accuracy);
-      std::printf("  %.1f s (%.1f img/s)\n", e.seconds, e.images_per_second);
-      std::fflush(stdout);
-    }
-    if (!cfg.history_csv.empty()) {
-      cae::train::History h;
-      for (auto& x : extra) h.add(x);
-      h.save_csv(cfg.history_csv);
-    }
+  if (validate) trainer.validate_with(validate);
+  trainer.on_epoch_end([&](const cae::train::EpochStats& s) {
+    if (!cfg.verbose) return;
+    std::printf("[%s] epoch %d/%d  train loss %.5f", cfg.tag.c_str(), s.epoch, cfg.epochs, s.train_loss);
+    if (std::isfinite(s.train_accuracy)) std::printf("  train acc %.2f%%", 100 * s.train_accuracy);
+    if (std::isfinite(s.test_loss)) std::printf("  val loss %.5f", s.test_loss);
+    if (std::isfinite(s.test_accuracy)) std::printf("  val acc %.2f%%", 100 * s.test_accuracy);
+    std::printf("  %.1f s (%.1f img/s)\n", s.seconds, s.images_per_second);
+    std::fflush(stdout);
   });
-  trainer.fit(loader, nullptr,
-              cae::train::FitOptions().epochs(cfg.epochs).seed(cfg.seed).accuracy(accuracy).verbose(false).progress(0));
-  cae::train::History h;
-  for (auto& x : extra) h.add(x);
-  return h;
+  cae::train::FitOptions options =
+      cae::train::FitOptions().epochs(cfg.epochs).seed(cfg.seed).accuracy(accuracy).verbose(false).progress(0);
+  if (!cfg.history_csv.empty()) options.history_csv(cfg.history_csv);
+  if (!cfg.checkpoint.empty()) {
+    options.checkpoint(cfg.checkpoint).resume(true).run_key(cfg.run_key);
+    if (cae::io::file_exists(cfg.checkpoint) && cfg.verbose)
+      std::printf("[%s] continuing from %s (epoch %lld)\n", cfg.tag.c_str(), cfg.checkpoint.c_str(),
+                  static_cast<long long>(cae::io::read_checkpoint_metadata(cfg.checkpoint).get_int("epoch")));
+  }
+  return trainer.fit(loader, nullptr, options);
 }
 }  // namespace detail
 
