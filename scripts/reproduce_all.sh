@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Runs the full mode of every paper reproduction, one after the other, and can
+# be stopped and started again at any time:
+#
+#   scripts/reproduce_all.sh [OUT_ROOT] [PAPER ...]    (default: runs/full, all papers)
+#   scripts/reproduce_all.sh runs/full 002 004         (only these)
+#
+# Each paper writes into OUT_ROOT/<paper>/. A paper whose results.json is
+# there is skipped. The long ones save every model after every epoch
+# (--checkpoint yes), so a restarted script continues inside the interrupted
+# paper, after its last finished epoch. Wall times on 2 cores (AMD EPYC,
+# measured or extrapolated in docs/reproductions/): 001 15 min, 003 about
+# 1 h, 002 about 4 h, 004 about 3.5 h, 000 about 13 h.
+#
+# Data: $CAE_DATA, else ../shared/data (see ../shared/data/README.md or
+# scripts/download_data.sh). Threads: $CAE_THREADS, else all cores.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out_root=${1:-runs/full}
+shift || true
+papers=("$@")
+[[ ${#papers[@]} -gt 0 ]] || papers=(001 003 002 004 000)
+
+threads=${CAE_THREADS:-$(nproc)}
+export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
+
+program_of() {
+  case $1 in
+    000) echo "cae_cifar320_designs --checkpoint yes" ;;
+    001) echo "cae_cifar_rate_sweep" ;;
+    002) echo "cae_mnist_compression --checkpoint yes" ;;
+    003) echo "cae_kannada_distortion" ;;
+    004) echo "cae_mnist_denoising --checkpoint yes" ;;
+    *) echo "unknown paper '$1' (known: 000 001 002 003 004)" >&2; exit 2 ;;
+  esac
+}
+
+for paper in "${papers[@]}"; do program_of "$paper" >/dev/null; done
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+for paper in "${papers[@]}"; do
+  read -r program _ <<<"$(program_of "$paper")"
+  cmake --build build --target "$program" -j "$(nproc)"
+done
+
+for paper in "${papers[@]}"; do
+  read -r program options <<<"$(program_of "$paper")"
+  out="$out_root/$paper"
+  if [[ -f $out/results.json ]]; then
+    echo "== $paper: $out/results.json exists, skipped"
+    continue
+  fi
+  mkdir -p "$out"
+  echo "== $paper: build/examples/$program --threads $threads $options --out $out  (log: $out/log.txt, started $(date -u +%H:%M))"
+  # shellcheck disable=SC2086  # options are words
+  build/examples/"$program" --threads "$threads" $options --out "$out" >>"$out/log.txt" 2>&1 || {
+    echo "== $paper failed; the end of $out/log.txt:" >&2
+    tail -n 20 "$out/log.txt" >&2
+    exit 1
+  }
+  echo "== $paper done $(date -u +%H:%M): $out/results.json"
+done
