@@ -5,8 +5,9 @@
 #   scripts/reproduce_all.sh [OUT_ROOT] [PAPER ...]    (default: runs/full, all papers)
 #   scripts/reproduce_all.sh runs/full 002 004         (only these)
 #
-# Each paper writes into OUT_ROOT/<paper>/. A paper whose results.json is
-# there is skipped. The long ones save every model after every epoch
+# Each paper writes into OUT_ROOT/<paper>/; when its program succeeds, the
+# script leaves a file `finished` there, and papers with one are skipped (not
+# results.json: a quick or shortened run writes one too). The long ones save every model after every epoch
 # (--checkpoint yes), so a restarted script continues inside the interrupted
 # paper, after its last finished epoch. Wall times on 2 cores (AMD EPYC,
 # measured or extrapolated in docs/reproductions/): 001 15 min, 003 about
@@ -46,8 +47,8 @@ done
 for paper in "${papers[@]}"; do
   read -r program options <<<"$(program_of "$paper")"
   out="$out_root/$paper"
-  if [[ -f $out/results.json ]]; then
-    echo "== $paper: $out/results.json exists, skipped"
+  if [[ -f $out/finished ]]; then
+    echo "== $paper: finished earlier ($out/finished), skipped"
     continue
   fi
   mkdir -p "$out"
@@ -58,5 +59,6 @@ for paper in "${papers[@]}"; do
     tail -n 20 "$out/log.txt" >&2
     exit 1
   }
+  date -u >"$out/finished"
   echo "== $paper done $(date -u +%H:%M): $out/results.json"
 done
