@@ -318,14 +318,14 @@ int run(int argc, char** argv) {
        {"train-images", "autoencoder training images (6:1 train:validation) of the 28x28 models (full 60000, quick 128)"},
        {"clf-train-images", "classifier training images of the 28x28 models (full 60000, quick 128)"},
        {"test-images", "test images of the 28x28 evaluations (full 10000, quick 64)"},
-       {"ae-epochs", "epochs of the 28x28 autoencoders (full 3, quick 1)"},
-       {"clf-epochs", "epochs of the 28x28 classifiers (full 3, quick 1)"},
+       {"ae-epochs", "epochs of the 28x28 autoencoders (full 2, quick 1)"},
+       {"clf-epochs", "epochs of the 28x28 classifiers (full 2, quick 1)"},
        {"alexnet-train-images", "autoencoder training images of AlexNet (224x224) (full 6000, quick 16)"},
        {"alexnet-clf-train-images", "classifier training images of AlexNet (full 6000, quick 16)"},
        {"alexnet-test-images", "test images of the AlexNet evaluations (full 1000, quick 16)"},
-       {"alexnet-epochs", "epochs of both AlexNet models (full 3, quick 1)"},
+       {"alexnet-epochs", "epochs of both AlexNet models (full 2, quick 1)"},
        {"cv-images", "VGG-denoised test images of the VGG-16 5-fold cross-validation (full 10000, quick 40)"},
-       {"cv-epochs", "epochs per cross-validation fold (full 3, quick 1)"},
+       {"cv-epochs", "epochs per cross-validation fold (full 2, quick 1)"},
        {"ae-batch", "batch size of the 28x28 autoencoders (full 128, the report's; quick 32)"},
        {"batch", "batch size of the 28x28 classifiers (default 32)"},
        {"alexnet-batch", "batch size of the AlexNet models (default 16)"},
@@ -338,12 +338,12 @@ int run(int argc, char** argv) {
   };
   const double density = std::stod(args.get("noise-density", "0.2"));
   Budget small{opt_int("train-images", 60000, 128), opt_int("clf-train-images", 60000, 128),
-               opt_int("test-images", 10000, 64), static_cast<int>(opt_int("ae-epochs", 3, 1)),
-               static_cast<int>(opt_int("clf-epochs", 3, 1)), opt_int("ae-batch", 128, 32), opt_int("batch", 32, 32)};
+               opt_int("test-images", 10000, 64), static_cast<int>(opt_int("ae-epochs", 2, 1)),
+               static_cast<int>(opt_int("clf-epochs", 2, 1)), opt_int("ae-batch", 128, 32), opt_int("batch", 32, 32)};
   if (args.epochs > 0) small.ae_epochs = small.clf_epochs = args.epochs;
   Budget alex{opt_int("alexnet-train-images", 6000, 16), opt_int("alexnet-clf-train-images", 6000, 16),
-              opt_int("alexnet-test-images", 1000, 16), static_cast<int>(opt_int("alexnet-epochs", 3, 1)),
-              static_cast<int>(opt_int("alexnet-epochs", 3, 1)), opt_int("alexnet-batch", 16, 16),
+              opt_int("alexnet-test-images", 1000, 16), static_cast<int>(opt_int("alexnet-epochs", 2, 1)),
+              static_cast<int>(opt_int("alexnet-epochs", 2, 1)), opt_int("alexnet-batch", 16, 16),
               opt_int("alexnet-batch", 16, 16)};
   const std::string init = args.get("init", "keras");
   const bool with_classifiers = args.get("classifiers", "yes") != "no";
@@ -353,7 +353,7 @@ int run(int argc, char** argv) {
     else repro::keras_init(m);
   };
   const index_t cv_images = opt_int("cv-images", 10000, 40);
-  const int cv_epochs = static_cast<int>(opt_int("cv-epochs", 3, 1));
+  const int cv_epochs = static_cast<int>(opt_int("cv-epochs", 2, 1));
   const std::string ckpt = args.get("checkpoint", "no");
   CAE_CHECK(ckpt == "yes" || ckpt == "no", cae::Error, "--checkpoint must be yes or no, got '", ckpt, "'");
   // Each model's checkpoint path (empty: none).

@@ -11,7 +11,7 @@
 # (--checkpoint yes), so a restarted script continues inside the interrupted
 # paper, after its last finished epoch. Wall times on 2 cores (AMD EPYC,
 # measured or extrapolated in docs/reproductions/): 001 15 min, 003 about
-# 1 h, 002 about 4 h, 004 about 3.5 h, 000 about 13 h.
+# 1 h, 002 about 4 h, 004 about 2.1 h, 000 about 13 h.
 #
 # Data: $CAE_DATA, else ../shared/data (see ../shared/data/README.md or
 # scripts/download_data.sh). Threads: $CAE_THREADS, else all cores.
