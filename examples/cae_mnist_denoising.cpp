@@ -341,10 +341,10 @@ int run(int argc, char** argv) {
                opt_int("test-images", 10000, 64), static_cast<int>(opt_int("ae-epochs", 2, 1)),
                static_cast<int>(opt_int("clf-epochs", 2, 1)), opt_int("ae-batch", 128, 32), opt_int("batch", 32, 32)};
   if (args.epochs > 0) small.ae_epochs = small.clf_epochs = args.epochs;
+  const int alex_epochs = static_cast<int>(opt_int("alexnet-epochs", 2, 1));
+  const index_t alex_batch = opt_int("alexnet-batch", 16, 16);
   Budget alex{opt_int("alexnet-train-images", 6000, 16), opt_int("alexnet-clf-train-images", 6000, 16),
-              opt_int("alexnet-test-images", 1000, 16), static_cast<int>(opt_int("alexnet-epochs", 2, 1)),
-              static_cast<int>(opt_int("alexnet-epochs", 2, 1)), opt_int("alexnet-batch", 16, 16),
-              opt_int("alexnet-batch", 16, 16)};
+              opt_int("alexnet-test-images", 1000, 16), alex_epochs, alex_epochs, alex_batch, alex_batch};
   const std::string init = args.get("init", "keras");
   const bool with_classifiers = args.get("classifiers", "yes") != "no";
   CAE_CHECK(init == "he" || init == "keras", cae::Error, "--init must be he or keras, got '", init, "'");
