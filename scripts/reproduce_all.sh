@@ -7,11 +7,11 @@
 #
 # Each paper writes into OUT_ROOT/<paper>/; when its program succeeds, the
 # script leaves a file `finished` there, and papers with one are skipped (not
-# results.json: a quick or shortened run writes one too). The long ones save every model after every epoch
-# (--checkpoint yes), so a restarted script continues inside the interrupted
-# paper, after its last finished epoch. Wall times on 2 cores (AMD EPYC,
-# measured or extrapolated in docs/reproductions/): 001 15 min, 003 about
-# 1 h, 002 about 4 h, 004 about 2.1 h, 000 about 13 h.
+# results.json: a quick or shortened run writes one too). The long ones save
+# every model after every epoch (--checkpoint yes), so a restarted script
+# continues inside the interrupted paper, after its last finished epoch. Wall
+# times on 2 cores (AMD EPYC, in docs/reproductions/): 001 15 min, 003 about
+# 1 h, 002 4.1 h, 004 2 h 10 min (measured); 000 about 13 h (extrapolated).
 #
 # Data: $CAE_DATA, else ../shared/data (see ../shared/data/README.md or
 # scripts/download_data.sh). Threads: $CAE_THREADS, else all cores.
