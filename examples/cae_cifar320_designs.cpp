@@ -23,8 +23,8 @@
 //
 // The full mode uses every image but fewer epochs than the paper's 20 (8 per
 // autoencoder, 2 per classifier) so that it fits one session on a 2-core
-// machine (about 1.5 h); `--ae-epochs 20 --clf-epochs 20` is the paper's
-// protocol (about 13 h here; `--checkpoint yes` lets it run in pieces).
+// machine (about 1 h 20 min); `--ae-epochs 20 --clf-epochs 20` is the paper's
+// protocol (about 10 h here; `--checkpoint yes` lets it run in pieces).
 //
 //   cae_cifar320_designs [--design 1|2|both] [--train-per-class 5000] [--test-per-class 1000]
 //                        [--ae-epochs N] [--clf-epochs N] [--quick] ...
