@@ -11,7 +11,7 @@
 # every model after every epoch (--checkpoint yes), so a restarted script
 # continues inside the interrupted paper, after its last finished epoch. Wall
 # times on 2 cores (AMD EPYC, in docs/reproductions/): 001 15 min, 003 about
-# 1 h, 002 4.1 h, 004 2 h 10 min, 000 about 1 h 20 min (measured).
+# 1 h, 002 4.1 h, 004 2 h 10 min, 000 about 1 h 20 min (measured; 000 in two pieces).
 #
 # Data: $CAE_DATA, else ../shared/data (see ../shared/data/README.md or
 # scripts/download_data.sh). Threads: $CAE_THREADS, else all cores.
