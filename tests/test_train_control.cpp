@@ -378,6 +378,34 @@ TEST_CASE("SIGINT during fit saves a checkpoint from which the run resumes bit f
   std::remove(ckpt.c_str());
 }
 
+TEST_CASE("SIGINT during the test pass: the resumed run repeats it", "[fit][interrupt][checkpoint]") {
+  const std::string ckpt = temp_path("interrupted_test_pass.ckpt");
+  auto test_set = separable(64, 2);
+  auto fit = [&](bool interrupt, bool resume) {
+    Run run;
+    data::DataLoader test(test_set, data::DataLoaderOptions(16));
+    auto clean = train::classification<float>();
+    train::Trainer<float> trainer(run.net, run.loss, run.sgd,
+                                  [&](const data::Batch& b, Tensor<float>& in, Tensor<float>& target, Rng& rng) {
+                                    clean(b, in, target, rng);
+                                    if (interrupt && !run.net.is_training() && b.index == 1 && run.sgd.step_count() == 16)
+                                      std::raise(SIGINT);  // epoch 2's test pass, second batch
+                                  });
+    auto h = trainer.fit(run.loader, &test, quiet(3).checkpoint(ckpt).resume(resume));
+    return std::make_pair(h, weights_of(run.net));
+  };
+  const auto [h1, w1] = fit(false, false);
+  std::remove(ckpt.c_str());
+  CHECK_THROWS_WITH(fit(true, false), Catch::Contains("SIGINT during the test pass of epoch 2"));
+  CHECK(io::read_checkpoint_metadata(ckpt).get_int("partial.batches") == 8);
+  const auto [h2, w2] = fit(false, true);
+  CHECK(w2 == w1);
+  REQUIRE(h2.epochs.size() == 3);
+  CHECK(h2.epochs[1].test_loss == h1.epochs[1].test_loss);
+  CHECK(h2.epochs[1].train_loss == h1.epochs[1].train_loss);
+  std::remove(ckpt.c_str());
+}
+
 TEST_CASE("SIGTERM between epochs and without a checkpoint path", "[fit][interrupt]") {
   Run run;
   run.trainer.on_epoch_end([](const train::EpochStats& s) {
