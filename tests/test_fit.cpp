@@ -68,7 +68,7 @@ TEST_CASE("fit trains a classifier and records its history", "[fit]") {
   const std::string csv = temp_path("history.csv"), js = temp_path("history.json");
   auto history = trainer.fit(train, &test,
                              train::FitOptions().epochs(8).accuracy(true).history_csv(csv)
-                                 .history_json(js).verbose(false));
+                                 .history_json(js).verbose(false).progress(0));
   REQUIRE(history.epochs.size() == 8);
   CHECK(callbacks == 8);
   CHECK(history.last().train_loss < 0.5 * history.epochs.front().train_loss);
@@ -84,11 +84,13 @@ TEST_CASE("fit trains a classifier and records its history", "[fit]") {
   CHECK(timed.mean_epoch_seconds() == Approx(5.0));
   CHECK(train::History().mean_epoch_seconds() == 0);
   const std::string text = read_text(csv);
-  CHECK(text.rfind("epoch,train_loss,test_loss,train_acc,test_acc,lr,seconds,images_per_s\n", 0) == 0);
+  CHECK(text.rfind("epoch,train_loss,test_loss,train_acc,test_acc,lr,train_seconds,test_seconds,images_per_s\n", 0) == 0);
   CHECK(std::count(text.begin(), text.end(), '\n') == 9);
   const auto parsed = train::History::from_json(json::parse(read_text(js)));
   REQUIRE(parsed.epochs.size() == 8);
   CHECK(parsed.last().test_accuracy == Approx(history.last().test_accuracy).epsilon(1e-6));
+  CHECK(history.last().test_seconds >= 0);  // measured: there was a test loader
+  CHECK(parsed.last().test_seconds == Approx(history.last().test_seconds).epsilon(1e-8));  // JSON keeps 9 digits
   std::remove(csv.c_str());
   std::remove(js.c_str());
 }
@@ -105,7 +107,7 @@ TEST_CASE("fit resumed from a checkpoint matches an uninterrupted run exactly", 
     train::Trainer<float> trainer(net, loss, sgd, train::classification<float>());
     trainer.set_scheduler(sched);
     auto history = trainer.fit(loader, nullptr,
-                               train::FitOptions().epochs(epochs).checkpoint(ckpt).resume(resume).verbose(false));
+                               train::FitOptions().epochs(epochs).checkpoint(ckpt).resume(resume).verbose(false).progress(0));
     std::vector<float> weights;
     for (auto& p : net.parameters()) weights.insert(weights.end(), p.value->begin(), p.value->end());
     return std::make_pair(weights, history);
@@ -148,7 +150,7 @@ TEST_CASE("fit refuses to resume from a checkpoint saved under another run key",
       ~RecordWeights() { fn(); }
     } record{[&] { after = weights_of(net); }};
     return trainer.fit(loader, nullptr,
-                       train::FitOptions().epochs(epochs).checkpoint(ckpt).resume(true).run_key(key).verbose(false));
+                       train::FitOptions().epochs(epochs).checkpoint(ckpt).resume(true).run_key(key).verbose(false).progress(0));
   };
   fit(2, "images=64 lr=0.1");
   CHECK(io::read_checkpoint_metadata(ckpt).get("run_key") == "images=64 lr=0.1");
@@ -191,7 +193,7 @@ TEST_CASE("validate_with fills each epoch's test columns before the history is s
     std::vector<double> seen;
     trainer.on_epoch_end([&](const train::EpochStats& s) { seen.push_back(s.test_loss); });
     auto h = trainer.fit(loader, nullptr,
-                         train::FitOptions().epochs(epochs).checkpoint(ckpt).resume(true).history_csv(csv).verbose(false));
+                         train::FitOptions().epochs(epochs).checkpoint(ckpt).resume(true).history_csv(csv).verbose(false).progress(0));
     return std::make_pair(h, seen);
   };
   auto [first, seen1] = fit(2);
@@ -206,6 +208,7 @@ TEST_CASE("validate_with fills each epoch's test columns before the history is s
   // test_loss and test_acc, with the train accuracy (not measured) empty between them
   const std::string text = read_text(csv);
   CHECK_THAT(text, Catch::Contains(",10,,0.25,") && Catch::Contains(",20,,0.25,") && Catch::Contains(",30,,0.25,"));
+  for (const auto& e : resumed.epochs) CHECK(e.test_seconds >= 0);  // validate_with's time
   std::remove(ckpt.c_str());
   std::remove(csv.c_str());
 }
@@ -219,6 +222,6 @@ TEST_CASE("fit stops with a clear message on a non-finite loss", "[fit]") {
   CrossEntropyLoss<float> loss;
   optim::SGD<float> sgd(net.parameters(), optim::SGDOptions(0.1));
   train::Trainer<float> trainer(net, loss, sgd, train::classification<float>());
-  CHECK_THROWS_WITH(trainer.fit(loader, nullptr, train::FitOptions().epochs(1).verbose(false)),
+  CHECK_THROWS_WITH(trainer.fit(loader, nullptr, train::FitOptions().epochs(1).verbose(false).progress(0)),
                     Catch::Contains("loss became nan at epoch 1, batch 2 of 4"));
 }

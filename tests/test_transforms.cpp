@@ -34,20 +34,35 @@ TEST_CASE("resize_bilinear 2x2 -> 4x4 matches PyTorch's formula by hand", "[tran
                                         2.25f, 2.5f, 2, 2.25f, 2.75f, 3});
 }
 
+// How far float bilinear interpolation of values of magnitude <= `scale` may
+// stray from the exact result with the same (float) weights: each output is
+// (a w0 + b w1) h0 + (c w0 + d w1) h1, and no input reaches it through more
+// than 4 rounded operations (3 where the compiler fuses a multiply-add, which
+// depends on the optimisation level), each off by at most half an ulp, i.e.
+// 2^-24 relative. Weights rounded to float also make w0 + w1 and h0 + h1 differ
+// from 1 by up to 2^-24 each, which a constant image shows directly.
+namespace {
+float interpolation_tolerance(float scale) { return 8 * std::ldexp(1.f, -24) * scale; }
+}  // namespace
+
 TEST_CASE("resize_bilinear keeps a constant image constant (32 -> 320, 28 -> 224)",
           "[transforms][resize]") {
   Tensor<float> cifar({2, 3, 32, 32});
   for (index_t i = 0; i < cifar.numel(); ++i) cifar[i] = 0.25f * static_cast<float>(i / 1024 + 1);
   const Tensor<float> big = resize_bilinear(cifar, 320, 320);
   REQUIRE(big.shape() == Shape{2, 3, 320, 320});
-  for (index_t p = 0; p < 6; ++p)
+  // Within 6 roundings (4 operations and the two weight sums), not exactly:
+  // whether the result is exact depends on the compiler fusing multiply-adds.
+  for (index_t p = 0; p < 6; ++p) {
+    const float c = 0.25f * static_cast<float>(p + 1);
     for (index_t j = 0; j < 320 * 320; j += 997)
-      REQUIRE(big[p * 320 * 320 + j] == 0.25f * static_cast<float>(p + 1));
+      REQUIRE(std::abs(big[p * 320 * 320 + j] - c) <= interpolation_tolerance(c));
+  }
   Tensor<float> digit({1, 28, 28}, 0.6f);
   const Tensor<float> d = resize_bilinear(digit, 224, 224);
   REQUIRE(d.shape() == Shape{1, 224, 224});
-  CHECK(*std::min_element(d.begin(), d.end()) == 0.6f);
-  CHECK(*std::max_element(d.begin(), d.end()) == 0.6f);
+  CHECK(std::abs(*std::min_element(d.begin(), d.end()) - 0.6f) <= interpolation_tolerance(0.6f));
+  CHECK(std::abs(*std::max_element(d.begin(), d.end()) - 0.6f) <= interpolation_tolerance(0.6f));
 }
 
 TEST_CASE("resize_bilinear parity with F.interpolate", "[transforms][resize][parity]") {
@@ -85,16 +100,12 @@ TEST_CASE("resize_bilinear<float> reproduces PyTorch's float results", "[transfo
                                             static_cast<index_t>(size.at(1).as_number()));
     const Tensor<float> expected = f.tensor<float>("output");
     REQUIRE(y.shape() == expected.shape());
-    CHECK(max_abs_diff(y, expected) <= 2.5e-7f);  // a couple of float roundings
-#if defined(__FMA__)
-    // With more than one channel PyTorch runs its NCHW kernel, whose AVX2 build
-    // contracts to fused multiply-adds as this build does: the same bits. (A
-    // single-channel tensor is also channels-last contiguous, and PyTorch then
-    // takes another kernel with a different order of operations.)
-    if (y.dim(1) > 1)
-      CHECK(std::vector<float>(y.begin(), y.end()) ==
-            std::vector<float>(expected.begin(), expected.end()));
-#endif
+    // Inputs in [0, 1): each side is within 4 roundings (4 * 2^-24) of the
+    // exact value with the same float weights (ATen forms them as cae does),
+    // so they differ by at most interpolation_tolerance(1). Bit equality is not asked for: it
+    // holds where both sides fuse the same multiply-adds, which at -O1 GCC does
+    // not (and PyTorch's single-channel, channels-last kernel never does).
+    CHECK(max_abs_diff(y, expected) <= interpolation_tolerance(1.f));
   }
 }
 

@@ -13,25 +13,32 @@
 
 namespace cae::kernels {
 
-// y = max(x, 0)
+// NaN goes through every activation as in PyTorch 1.13, so a diverging
+// network shows up in the loss instead of being masked: checked against torch
+// in tests/test_activation.cpp.
+
+// y = max(x, 0), written as PyTorch's clamp_min(x, 0): x < 0 is false for NaN,
+// so NaN passes through (and -0 stays -0); `x > 0 ? x : 0` would turn NaN into 0.
 template <typename T>
 void relu_forward(T* y, const T* x, index_t n) {
 #pragma omp parallel for simd schedule(static) if (n > kElementwiseGrain)
-  for (index_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : T(0);
+  for (index_t i = 0; i < n; ++i) y[i] = x[i] < T(0) ? T(0) : x[i];
 }
-// dx = dy where y > 0 (PyTorch's choice at 0: gradient 0)
+// dx = 0 where y <= 0, else dy: PyTorch's threshold_backward(dy, y, 0). Its
+// choices: gradient 0 at 0, and dy (not 0) where y is NaN, since NaN <= 0 is false.
 template <typename T>
 void relu_backward(T* dx, const T* dy, const T* y, index_t n) {
 #pragma omp parallel for simd schedule(static) if (n > kElementwiseGrain)
-  for (index_t i = 0; i < n; ++i) dx[i] = y[i] > T(0) ? dy[i] : T(0);
+  for (index_t i = 0; i < n; ++i) dx[i] = y[i] <= T(0) ? T(0) : dy[i];
 }
 
-// y = x if x > 0 else slope * x
+// y = x if x > 0 else slope * x (NaN takes the second branch and stays NaN)
 template <typename T>
 void leaky_relu_forward(T* y, const T* x, index_t n, T slope) {
 #pragma omp parallel for simd schedule(static) if (n > kElementwiseGrain)
   for (index_t i = 0; i < n; ++i) y[i] = x[i] > T(0) ? x[i] : slope * x[i];
 }
+// dx = dy where x > 0, else slope * dy (slope * dy at a NaN input, as PyTorch)
 template <typename T>
 void leaky_relu_backward(T* dx, const T* dy, const T* x, index_t n, T slope) {
 #pragma omp parallel for simd schedule(static) if (n > kElementwiseGrain)
