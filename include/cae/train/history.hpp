@@ -74,7 +74,11 @@ class History {
     };
     for (const auto& o : v.as_array()) {
       EpochStats e;
-      e.epoch = static_cast<int>(num(o, "epoch"));
+      // Casting a missing (NaN) or out-of-range epoch to int is undefined behaviour.
+      const double epoch = num(o, "epoch");
+      CAE_CHECK(epoch >= 0 && epoch <= 1e9 && epoch == std::floor(epoch), Error, "history entry ",
+                h.epochs.size(), ": \"epoch\" is missing or not a whole number in [0, 1e9]");
+      e.epoch = static_cast<int>(epoch);
       e.train_loss = num(o, "train_loss");
       e.test_loss = num(o, "test_loss");
       e.train_accuracy = num(o, "train_acc");
