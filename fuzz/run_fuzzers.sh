@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 out=${FUZZ_DIR:-build/fuzz}
-cxx=${FUZZ_CXX:-clang++}
+cxx=${FUZZ_CXX:-$(command -v clang++ || command -v clang++-14 || echo clang++)}
 flags=(-std=c++17 -g -O1 "-fsanitize=fuzzer,address,undefined" -fno-sanitize-recover=undefined
        -DEIGEN_DONT_PARALLELIZE -Iinclude -isystem /usr/include/eigen3 -isystem /usr/include/stb)
 # The image decoders as CMake configures them where the libraries are installed.
