@@ -189,6 +189,35 @@ inline void check_bmp_header(const unsigned char* p, std::size_t n, const std::s
             " bits per pixel needs ", row_bytes * h, " bytes from offset ", offset, ", file has ", n, ")");
 }
 
+// JPEG for the stb fallback: the first SOF segment must describe an 8-bit
+// grey or YCbCr/RGB image of a bounded size, as libjpeg's path requires
+// (stb would convert CMYK silently).
+inline void check_jpeg_header(const unsigned char* p, std::size_t n, const std::string& name) {
+  std::size_t at = 2;
+  while (at + 4 <= n) {
+    if (p[at] != 0xff) break;
+    const int marker = p[at + 1];
+    if (marker == 0xff) {  // fill byte
+      ++at;
+      continue;
+    }
+    const std::size_t len = (std::size_t(p[at + 2]) << 8) | p[at + 3];
+    const bool sof = marker >= 0xc0 && marker <= 0xcf && marker != 0xc4 && marker != 0xc8 && marker != 0xcc;
+    if (sof) {
+      CAE_CHECK(len >= 8 && at + 2 + len <= n, IoError, name, ": cannot decode image: JPEG frame header truncated");
+      const int precision = p[at + 4], components = p[at + 9];
+      const long long h = (p[at + 5] << 8) | p[at + 6], w = (p[at + 7] << 8) | p[at + 8];
+      CAE_CHECK(precision == 8, IoError, name, ": cannot decode image: ", precision, "-bit JPEG is not supported");
+      CAE_CHECK(components == 1 || components == 3, IoError, name, ": cannot decode image: JPEG (", components,
+                " components: CMYK/YCCK is not supported)");
+      check_image_size(w, h, name, "JPEG");
+      return;
+    }
+    at += 2 + len;
+  }
+  throw IoError(str(name, ": cannot decode image: JPEG has no frame header (truncated or corrupt)"));
+}
+
 inline DecodedPixels decode_with_stb(const unsigned char* p, std::size_t n, const std::string& name,
                                      const char* format) {
   CAE_CHECK(n <= 0x7fffffff, IoError, name, ": cannot decode image: file too large");
@@ -549,6 +578,7 @@ inline DecodedPixels decode_image_pixels(const unsigned char* data, std::size_t 
 #ifdef CAE_HAVE_LIBJPEG
       return detail::decode_with_libjpeg(data, size, name);
 #else
+      detail::check_jpeg_header(data, size, name);
       return detail::decode_with_stb(data, size, name, "JPEG");
 #endif
     default:
