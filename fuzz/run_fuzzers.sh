@@ -12,9 +12,13 @@ cd "$(dirname "$0")/.."
 seconds=${1:-60}
 shift || true
 out=${FUZZ_DIR:-build/fuzz}
-cxx=${FUZZ_CXX:-clang++}
+cxx=${FUZZ_CXX:-$(command -v clang++ || command -v clang++-14 || echo clang++)}
 flags=(-std=c++17 -g -O1 "-fsanitize=fuzzer,address,undefined" -fno-sanitize-recover=undefined
        -DEIGEN_DONT_PARALLELIZE -Iinclude -isystem /usr/include/eigen3 -isystem /usr/include/stb)
+# The image decoders as CMake configures them where the libraries are installed.
+libs=(-lz)
+if [[ -f /usr/include/jpeglib.h ]]; then flags+=(-DCAE_HAVE_LIBJPEG); libs+=(-ljpeg); fi
+if [[ -f /usr/include/png.h ]]; then flags+=(-DCAE_HAVE_LIBPNG); libs+=(-lpng); fi
 mkdir -p "$out"
 
 failed=0
@@ -22,7 +26,7 @@ printf '%-16s %14s %8s  %s\n' target executions crashes log
 for src in fuzz/fuzz_*.cpp; do
   name=$(basename "$src" .cpp)
   if (($#)) && [[ " $* " != *" $name "* ]]; then continue; fi
-  if ! "$cxx" "${flags[@]}" "$src" -lz -o "$out/$name" 2>"$out/$name.build.log"; then
+  if ! "$cxx" "${flags[@]}" "$src" "${libs[@]}" -o "$out/$name" 2>"$out/$name.build.log"; then
     printf '%-16s %14s %8s  %s\n' "$name" "-" "-" "BUILD FAILED: $out/$name.build.log"
     failed=1
     continue

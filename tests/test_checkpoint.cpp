@@ -530,13 +530,26 @@ TEST_CASE("a failed save leaves the previous checkpoint intact", "[io][checkpoin
   const io::CheckpointMetadata meta = io::CheckpointMetadata().set_int("epoch", 2);
 
   SECTION("the temporary file cannot be created") {
-    // Whatever the user's rights (tests may run as root), a directory where
-    // the temporary file should go makes creating it fail.
-    const std::string tmp = path + ".tmp." + std::to_string(::getpid());
-    fs::create_directory(tmp);
-    expect_io_error([&] { io::save_checkpoint(path, model, adam, meta); }, path,
-                    {"cannot create temporary file"});
-    fs::remove(tmp);
+    // Whatever the user's rights (tests may run as root), no free file
+    // descriptor makes creating the temporary file fail: the soft limit is
+    // lowered to the lowest free descriptor.
+    struct rlimit saved;
+    REQUIRE(::getrlimit(RLIMIT_NOFILE, &saved) == 0);
+    const int lowest_free = ::dup(0);
+    REQUIRE(lowest_free >= 0);
+    ::close(lowest_free);
+    struct rlimit none = saved;
+    none.rlim_cur = static_cast<rlim_t>(lowest_free);
+    REQUIRE(::setrlimit(RLIMIT_NOFILE, &none) == 0);
+    std::string what;
+    try {
+      io::save_checkpoint(path, model, adam, meta);
+    } catch (const IoError& e) {
+      what = e.what();
+    }
+    ::setrlimit(RLIMIT_NOFILE, &saved);
+    INFO(what);
+    CHECK(what.find(path + ": cannot create temporary file") != std::string::npos);
   }
   SECTION("the disk fills up mid-write") {
     // A file size limit makes write() fail part-way, leaving a truncated

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "cae/checked.hpp"
 #include "cae/error.hpp"
 
 namespace cae {
@@ -29,9 +30,12 @@ class Shape {
   // Negative axes count from the back, as in PyTorch: shape.at(-1) is the last dimension.
   index_t at(int i) const { return (*this)[i < 0 ? i + rank_ : i]; }
 
+  // Throws SizeOverflowError when the product does not fit in index_t (a
+  // shape read from a hostile file), rather than wrapping around.
   index_t numel() const {
     index_t n = 1;
-    for (int i = 0; i < rank_; ++i) n *= dims_[i];
+    for (int i = 0; i < rank_; ++i)
+      if (__builtin_mul_overflow(n, dims_[i], &n)) overflow();
     return n;
   }
 
@@ -54,6 +58,7 @@ class Shape {
   }
   void push_back(index_t d) {
     CAE_CHECK(rank_ < kMaxRank, ShapeError, "Shape: rank above ", kMaxRank);
+    CAE_CHECK(d >= 0, ShapeError, "Shape: negative dimension ", d);
     dims_[rank_++] = d;
   }
 
@@ -74,10 +79,10 @@ class Shape {
  private:
   template <typename It>
   void assign(It first, It last) {
-    for (; first != last; ++first) {
-      CAE_CHECK(*first >= 0, ShapeError, "Shape: negative dimension ", *first);
-      push_back(*first);
-    }
+    for (; first != last; ++first) push_back(*first);
+  }
+  [[noreturn]] void overflow() const {
+    throw SizeOverflowError(::cae::str("Shape ", str(), ": the number of elements overflows 64 bits"));
   }
   int check_axis(int i) const {
     CAE_CHECK(i >= 0 && i < rank_, ShapeError, "Shape: axis ", i, " out of range for rank ", rank_);

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -16,6 +17,7 @@
 
 #include <Eigen/Core>
 
+#include "cae/checked.hpp"
 #include "cae/error.hpp"
 #include "cae/random.hpp"
 #include "cae/shape.hpp"
@@ -172,7 +174,10 @@ class Tensor {
 
   static std::shared_ptr<T> allocate(index_t n) {
     if (n == 0) return {};
-    std::size_t bytes = sizeof(T) * static_cast<std::size_t>(n);
+    // sizeof(T) * n and the rounding up must not wrap around to a small buffer.
+    std::size_t bytes = checked_bytes(n, sizeof(T), "Tensor");
+    CAE_CHECK(bytes <= SIZE_MAX - kAlignment, SizeOverflowError, "Tensor: ", n,
+              " elements overflow the address space");
     bytes = (bytes + kAlignment - 1) / kAlignment * kAlignment;
     void* p = std::aligned_alloc(kAlignment, bytes);
     if (!p) throw std::bad_alloc();

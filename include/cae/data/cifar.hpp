@@ -123,7 +123,7 @@ inline Dataset load_cifar10(const std::string& dir, bool train) {
     batches.push_back(io::read_file(f));
     counts.push_back(detail::check_cifar(batches.back().data(), batches.back().size(), f,
                                          d.num_classes()));
-    total += counts.back();
+    CAE_CHECK(!__builtin_add_overflow(total, counts.back(), &total), IoError, f, ": too many records");
   }
   d.images.resize({total, 3, 32, 32});
   index_t offset = 0;

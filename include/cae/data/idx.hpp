@@ -13,9 +13,11 @@
 #include <array>
 #include <cstdint>
 #include <cstdio>
+#include <filesystem>
 #include <string>
 #include <vector>
 
+#include "cae/checked.hpp"
 #include "cae/data/dataset.hpp"
 #include "cae/data/gzip.hpp"
 #include "cae/error.hpp"
@@ -86,13 +88,10 @@ inline IdxArray parse_idx(const unsigned char* bytes, std::size_t size, const st
               " dimensions declared, file ends after ", i, ")");
     const index_t d = (index_t(b[0]) << 24) | (index_t(b[1]) << 16) | (index_t(b[2]) << 8) | b[3];
     out.dims.push_back(d);
-    if (d == 0 || total == 0) {
-      total = 0;
-    } else {
-      CAE_CHECK(total <= kMaxElements / d, IoError, name, ": IDX header claims an implausible size ",
-                dims_str(out.dims), "...");
-      total *= d;
-    }
+    index_t product = 0;
+    CAE_CHECK(checked_mul(total, d, &product) && product <= kMaxElements, IoError, name,
+              ": IDX header claims an implausible size ", dims_str(out.dims), "...");
+    total = product;
   }
   const std::string promise =
       str(dims_str(out.dims), " = ", total, " bytes of data the header declares");
@@ -201,9 +200,16 @@ inline Dataset load_mnist_like(const std::string& dir, bool train,
       {split + "-images.idx3-ubyte", split + "-labels.idx1-ubyte"},
       {"X_kannada_MNIST_" + kannada + "-idx3-ubyte", "y_kannada_MNIST_" + kannada + "-idx1-ubyte"},
   };
+  // Kaggle's download unpacks each file into a folder of the same name
+  // (train-images-idx3-ubyte/train-images-idx3-ubyte): the file inside is used.
   auto find = [&](const std::string& stem) -> std::string {
-    for (const char* suffix : {"", ".gz"})
-      if (io::file_exists(dir + "/" + stem + suffix)) return dir + "/" + stem + suffix;
+    for (const char* suffix : {"", ".gz"}) {
+      const std::string path = dir + "/" + stem + suffix;
+      if (!io::file_exists(path)) continue;
+      const std::string nested = path + "/" + stem + suffix;
+      if (std::filesystem::is_directory(path) && io::file_exists(nested)) return nested;
+      return path;
+    }
     return "";
   };
   std::string tried;

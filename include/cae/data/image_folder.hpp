@@ -2,16 +2,21 @@
 // with one sub-folder per class. Classes are the sub-folder names sorted (so
 // class indices match torchvision's), files are taken recursively in
 // torchvision's order (folders by path, then file names, both sorted), and
-// .png, .jpg, .jpeg and .bmp files are decoded with stb_image, in parallel.
+// .png, .jpg, .jpeg and .bmp files are decoded (io/image_decode.hpp: the
+// content must match the extension), in parallel. A folder reached twice
+// through symlinks (a loop) is listed once.
 #pragma once
 
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
+#include <set>
 #include <string>
 #include <system_error>
 #include <utility>
 #include <vector>
+
+#include <sys/stat.h>
 
 #include "cae/data/dataset.hpp"
 #include "cae/error.hpp"
@@ -71,10 +76,20 @@ inline std::vector<ImageFile> list_image_folder(const std::string& root,
   for (std::size_t c = 0; c < class_names.size(); ++c) {
     const fs::path dir = fs::path(root) / class_names[c];
     std::vector<std::pair<std::string, std::string>> found;  // (folder, file name)
+    // Symlinked folders are followed, as torchvision does, but each real
+    // folder (device and inode) is listed once: a link back up the tree would
+    // otherwise repeat its images until the path grows too long.
+    std::set<std::pair<dev_t, ino_t>> visited;
+    struct stat st;
+    if (::stat(dir.c_str(), &st) == 0) visited.insert({st.st_dev, st.st_ino});
     const auto opts = fs::directory_options::follow_directory_symlink;
     for (fs::recursive_directory_iterator it(dir, opts, ec), end; !ec && it != end; it.increment(ec)) {
       std::error_code type_ec;
-      if (it->is_directory(type_ec)) continue;
+      if (it->is_directory(type_ec)) {
+        if (::stat(it->path().c_str(), &st) != 0 || !visited.insert({st.st_dev, st.st_ino}).second)
+          it.disable_recursion_pending();
+        continue;
+      }
       const std::string name = it->path().filename().string();
       if (is_image_file(name)) found.emplace_back(it->path().parent_path().string(), name);
     }

@@ -28,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "cae/checked.hpp"
 #include "cae/error.hpp"
 #include "cae/io/crc32.hpp"
 #include "cae/io/file.hpp"
@@ -257,13 +258,23 @@ inline std::vector<StoredTensor> read_tensor_table(ByteReader& r, const char* se
     if (rank > Shape::kMaxRank)
       r.fail(str(section, " tensor '", t.name, "' has rank ", rank, " (at most ", Shape::kMaxRank,
                  ")"));
-    std::uint64_t bytes = t.dtype == checkpoint_format::kFloat32 ? 4 : 8;
+    // Every dimension must be a valid index_t and their product (in Shape's
+    // order, so Shape::numel cannot overflow later) must fit, even when a
+    // later dimension is 0: [0, 2^63 + 5] is refused, not read as empty.
+    std::int64_t count = 1;
     for (int d = 0; d < rank; ++d) {
       const std::uint64_t dim = r.u64("a dimension");
-      if (__builtin_mul_overflow(bytes, dim, &bytes))
-        r.fail(str(section, " tensor '", t.name, "' has an impossible shape (dimension ", dim, ")"));
+      if (dim > static_cast<std::uint64_t>(INT64_MAX) ||
+          !checked_mul(count, static_cast<std::int64_t>(dim), &count))
+        r.fail(str(section, " tensor '", t.name, "' has an impossible shape (dimension ", d, " is ", dim,
+                   ", the element count overflows 64 bits)"));
       t.shape.push_back(static_cast<index_t>(dim));
     }
+    std::uint64_t bytes = 0;
+    if (!checked_mul(static_cast<std::uint64_t>(count), std::uint64_t(t.dtype == checkpoint_format::kFloat32 ? 4 : 8),
+                     &bytes))
+      r.fail(str(section, " tensor '", t.name, "' has an impossible shape ", t.shape,
+                 " (its byte count overflows 64 bits)"));
     t.data = r.take(static_cast<std::size_t>(bytes), "tensor data");
     out.push_back(std::move(t));
   }

@@ -17,6 +17,9 @@
 namespace cae::json {
 
 class Value;
+namespace detail {
+class Parser;
+}
 using Array = std::vector<Value>;
 using Object = std::map<std::string, Value>;
 
@@ -26,11 +29,11 @@ class Value {
   Value(std::nullptr_t) : v_(nullptr) {}
   Value(bool b) : v_(b) {}
   Value(double d) : v_(d) {}
-  Value(int i) : v_(static_cast<double>(i)) {}
-  Value(long i) : v_(static_cast<double>(i)) {}
-  Value(long long i) : v_(static_cast<double>(i)) {}
-  Value(unsigned long i) : v_(static_cast<double>(i)) {}
-  Value(unsigned long long i) : v_(static_cast<double>(i)) {}
+  Value(int i) : v_(static_cast<double>(i)), integer_(true) {}
+  Value(long i) : v_(static_cast<double>(i)), integer_(true) {}
+  Value(long long i) : v_(static_cast<double>(i)), integer_(true) {}
+  Value(unsigned long i) : v_(static_cast<double>(i)), integer_(true) {}
+  Value(unsigned long long i) : v_(static_cast<double>(i)), integer_(true) {}
   Value(const char* s) : v_(std::string(s)) {}
   Value(std::string s) : v_(std::move(s)) {}
   Value(Array a) : v_(std::make_shared<Array>(std::move(a))) {}
@@ -42,6 +45,9 @@ class Value {
   bool is_string() const { return std::holds_alternative<std::string>(v_); }
   bool is_array() const { return std::holds_alternative<std::shared_ptr<Array>>(v_); }
   bool is_object() const { return std::holds_alternative<std::shared_ptr<Object>>(v_); }
+  // A number written without fraction or exponent ("42", not "42.0" or "4.2e1"),
+  // or made from an integer type; file formats that need exact integers ask this.
+  bool is_integer() const { return is_number() && integer_; }
 
   bool as_bool() const { return get<bool>("a boolean"); }
   double as_number() const { return get<double>("a number"); }
@@ -156,6 +162,9 @@ class Value {
   std::variant<std::nullptr_t, bool, double, std::string, std::shared_ptr<Array>,
                std::shared_ptr<Object>>
       v_;
+  bool integer_ = false;
+
+  friend class detail::Parser;
 };
 
 namespace detail {
@@ -206,7 +215,7 @@ class Parser {
     if (consume_literal("true")) return Value(true);
     if (consume_literal("false")) return Value(false);
     if (consume_literal("null")) return Value(nullptr);
-    return Value(parse_number());
+    return parse_number();
   }
 
   Value parse_object(int depth) {
@@ -218,8 +227,15 @@ class Parser {
     }
     for (;;) {
       if (peek() != '"') fail("expected a string key");
+      const std::size_t key_at = pos_;
       std::string key = parse_string();
       expect(':');
+      // RFC 8259 leaves duplicate keys to the reader; silently keeping one of
+      // them lets two readers of one file see different data, so cae refuses.
+      if (o.count(key)) {
+        pos_ = key_at;
+        fail("duplicate key \"" + key + "\"");
+      }
       o[key] = parse_value(depth + 1);
       const char c = peek();
       ++pos_;
@@ -299,7 +315,7 @@ class Parser {
     return out;
   }
 
-  double parse_number() {
+  Value parse_number() {
     skip_ws();
     const std::size_t start = pos_;
     if (pos_ < s_.size() && (s_[pos_] == '-' || s_[pos_] == '+')) ++pos_;
@@ -315,7 +331,9 @@ class Parser {
     char* end = nullptr;
     const double d = std::strtod(tok.c_str(), &end);
     if (end != tok.c_str() + tok.size()) fail("malformed number '" + tok + "'");
-    return d;
+    Value v(d);
+    v.integer_ = tok.find_first_of(".eE+") == std::string::npos;
+    return v;
   }
 
   const std::string& s_;

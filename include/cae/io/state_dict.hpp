@@ -108,17 +108,19 @@ std::vector<TensorInfo> infos(const std::vector<NamedTensor<T>>& tensors) {
 }  // namespace detail
 
 // Writes the module's state_dict as a safetensors file (F32 for float models,
-// F64 for double), atomically. torch: model.load_state_dict(load_file(path)).
+// F64 for double, F16 or BF16 on request; BatchNorm counters as I64, as
+// PyTorch does), atomically. torch: model.load_state_dict(load_file(path)).
 template <typename T>
 void save_safetensors(Module<T>& module, const std::string& path,
-                      const std::map<std::string, std::string>& metadata = {}) {
+                      const std::map<std::string, std::string>& metadata = {},
+                      safetensors::StoreAs store = safetensors::StoreAs::Native) {
   std::vector<std::pair<std::string, const Tensor<T>*>> tensors;
   for (const auto& t : state_dict(module)) tensors.push_back({t.name, t.value});
-  safetensors::save<T>(path, tensors, metadata);
+  safetensors::save<T>(path, tensors, metadata, store);
 }
 
 // Reads a safetensors state_dict (e.g. torch's save_file(model.state_dict()))
-// into the module; any floating or integer dtype is converted to T. Nothing
+// into the module; any floating (F16 and BF16 too) or integer dtype is converted to T. Nothing
 // changes unless every name and shape matches.
 template <typename T>
 void load_safetensors(Module<T>& module, const std::string& path) {
