@@ -8,24 +8,16 @@
 #include <string>
 #include <vector>
 
-// By default stb's implementation is compiled, with static linkage, into
-// every translation unit that includes this header: header-only, at a cost
-// per unit. A program of many units can instead define CAE_STB_EXTERN in all
-// of them and CAE_STB_IMPLEMENTATION as well in exactly one: that unit
-// compiles stb, the others only declare it.
+// Static linkage keeps stb's implementation private to each translation unit,
+// which is what a header-only library needs.
 #ifndef CAE_STB_IMPLEMENTED
 #define CAE_STB_IMPLEMENTED
-#define STBI_NO_HDR
-#define STBI_NO_LINEAR
-#if defined(CAE_STB_IMPLEMENTATION)
-#define STB_IMAGE_IMPLEMENTATION
-#define STB_IMAGE_WRITE_IMPLEMENTATION
-#elif !defined(CAE_STB_EXTERN)
 #define STB_IMAGE_STATIC
 #define STB_IMAGE_IMPLEMENTATION
+#define STBI_NO_HDR
+#define STBI_NO_LINEAR
 #define STB_IMAGE_WRITE_STATIC
 #define STB_IMAGE_WRITE_IMPLEMENTATION
-#endif
 #if defined(__GNUC__)
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Wunused-function"
