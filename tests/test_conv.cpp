@@ -720,3 +720,86 @@ TEST_CASE("conv errors name the layer and the offending shape", "[conv][errors]"
   CHECK_THROWS_WITH(Conv2d<float>(Conv2dOptions(3, 6, {3, 0})), Contains("kernel_size"));
   CHECK_THROWS_WITH(Conv2d<float>(Conv2dOptions(3, 6, 3).padding(-1)), Contains("padding"));
 }
+
+// Every algorithm, forced, on every shape it supports, forward and backward,
+// against the naive loops in double. The shapes cover what the selector tells
+// apart: few and many filters, strides, dilation, padding, 1x1 and 3x3 kernels,
+// small and large batches.
+TEST_CASE("conv: every algorithm matches the naive loops on every shape it supports",
+          "[conv][algorithms]") {
+  using kernels::ConvAlgorithm;
+  const ConvAlgorithm algorithms[] = {ConvAlgorithm::Direct, ConvAlgorithm::Winograd,
+                                      ConvAlgorithm::Im2colGemm};
+  struct Case {
+    Conv2dOptions options;
+    Shape input;
+  };
+  const std::vector<Case> cases = {
+      {Conv2dOptions(3, 4, 3), {2, 3, 8, 9}},
+      {Conv2dOptions(16, 8, 3).padding(1), {2, 16, 14, 14}},
+      {Conv2dOptions(32, 32, 3).padding(1), {16, 32, 10, 10}},
+      {Conv2dOptions(5, 7, 3).padding(2).bias(false), {3, 5, 7, 6}},
+      {Conv2dOptions(6, 9, 3).stride(2).padding(1), {4, 6, 11, 9}},
+      {Conv2dOptions(4, 6, {3, 5}).dilation({2, 1}).padding({2, 2}), {2, 4, 9, 12}},
+      {Conv2dOptions(16, 24, 1), {3, 16, 9, 7}},
+      {Conv2dOptions(40, 36, 3).padding(1), {2, 40, 12, 12}},
+  };
+  for (const auto& c : cases)
+    for (ConvAlgorithm a : algorithms) {
+      Conv2dOptions options = c.options;
+      options.algorithm(a);
+      Conv2d<float> probe(c.options);
+      const Shape out = probe.build(c.input.drop_front());
+      (void)out;
+      kernels::ConvGeometry g;
+      g.kernel_h = c.options.kernel_size().h, g.kernel_w = c.options.kernel_size().w;
+      g.stride_h = c.options.stride().h, g.stride_w = c.options.stride().w;
+      g.pad_h = c.options.padding().h, g.pad_w = c.options.padding().w;
+      g.dilation_h = c.options.dilation().h, g.dilation_w = c.options.dilation().w;
+      g.out_h = out[1], g.out_w = out[2];
+      if (!kernels::conv_algorithm_supports(a, kernels::ConvKind::Conv2d, g)) continue;
+      INFO("algorithm " << kernels::to_string(a));
+      check_conv_against_naive<float>(options, c.input, 2e-5);
+      check_conv_against_naive<double>(options, c.input, 1e-12);
+      Conv2d<float> forced(options);
+      Tensor<float> x(c.input);
+      x.fill(0.5f);
+      forced.forward(x);
+      CHECK(forced.algorithm().algorithm == a);
+    }
+  for (ConvAlgorithm a : {ConvAlgorithm::Direct, ConvAlgorithm::Im2colGemm}) {
+    INFO("algorithm " << kernels::to_string(a));
+    check_conv_transpose_against_naive<float>(
+        ConvTranspose2dOptions(8, 4, 3).stride(2).padding(1).output_padding(1).algorithm(a),
+        {3, 8, 7, 7}, 2e-5);
+    check_conv_transpose_against_naive<float>(ConvTranspose2dOptions(16, 2, 3).algorithm(a),
+                                              {2, 16, 9, 9}, 2e-5);
+    check_conv_transpose_against_naive<double>(
+        ConvTranspose2dOptions(12, 10, {3, 2}).dilation(2).padding(1).algorithm(a), {2, 12, 6, 7},
+        1e-12);
+  }
+}
+
+TEST_CASE("conv: the selector's choices, and a forced algorithm that cannot run",
+          "[conv][algorithms]") {
+  using kernels::ConvAlgorithm;
+  auto chosen = [](Conv2dOptions o, Shape in) {
+    Conv2d<float> c(o);
+    Tensor<float> x(in);
+    x.fill(1);
+    c.forward(x);
+    return c.algorithm();
+  };
+  CHECK(chosen(Conv2dOptions(3, 4, 3), {2, 3, 8, 8}).algorithm == ConvAlgorithm::Direct);
+  CHECK(chosen(Conv2dOptions(32, 32, 3).padding(1), {32, 32, 16, 16}).algorithm ==
+        ConvAlgorithm::Winograd);
+  CHECK(chosen(Conv2dOptions(8, 32, 3).stride(2), {8, 8, 16, 16}).algorithm ==
+        ConvAlgorithm::Im2colGemm);
+  // 16 filters take the direct loops only where the AVX-512 ones can run: a runtime fact.
+  CHECK((chosen(Conv2dOptions(16, 8, 3).padding(1), {4, 16, 14, 14}).algorithm ==
+         ConvAlgorithm::Direct) == kernels::cpu_has_avx512());
+  CHECK_THAT(chosen(Conv2dOptions(3, 4, 3), {2, 3, 8, 8}).reason, Catch::Contains("4 filters"));
+  Conv2d<float> wrong(Conv2dOptions(3, 4, 3).stride(2).algorithm(ConvAlgorithm::Winograd));
+  Tensor<float> x({1, 3, 8, 8});
+  CHECK_THROWS_WITH(wrong.forward(x), Catch::Contains("Conv2d(3, 4") && Catch::Contains("winograd"));
+}

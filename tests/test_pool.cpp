@@ -1,5 +1,6 @@
 #include <catch2/catch.hpp>
 
+#include <cmath>
 #include <cstring>
 #include <vector>
 
@@ -7,6 +8,7 @@
 #include "cae/kernels/running_max.hpp"
 #include "cae/layers/pool.hpp"
 #include "cae/parallel.hpp"
+#include "cae/random.hpp"
 #include "gradcheck.hpp"
 #include "parity.hpp"
 
@@ -62,7 +64,8 @@ void require_same_max_pool(const Tensor<T>& x, const kernels::Pool2dGeometry& g)
   std::vector<T> y_direct(n), y_running(n);
   std::vector<kernels::pool_index_t> i_direct(n), i_running(n);
   kernels::max_pool2d_forward(y_direct.data(), i_direct.data(), x.data(), planes, g);
-  kernels::max_pool2d_running_forward(y_running.data(), i_running.data(), x.data(), planes, g);
+  Scratch scratch;
+  kernels::max_pool2d_running_forward(y_running.data(), i_running.data(), x.data(), planes, g, scratch);
   INFO("input " << g.in_h << "x" << g.in_w << " kernel " << g.kernel_h << "x" << g.kernel_w
                 << " stride " << g.stride_h << "x" << g.stride_w << " padding " << g.pad_h << "x"
                 << g.pad_w << " output " << g.out_h << "x" << g.out_w);
@@ -360,4 +363,42 @@ TEST_CASE("max pool skips the input gradient when switched off", "[pool]") {
   const Tensor<float> x = random_tensor<float>({1, 1, 4, 4}, 1);
   pool.forward(x);
   CHECK(pool.backward(Tensor<float>({1, 1, 2, 2}, 1.f)).empty());
+}
+
+TEST_CASE("max pool: every algorithm, forced, gives the direct scan's bits", "[pool][algorithms]") {
+  using kernels::PoolAlgorithm;
+  struct Case {
+    MaxPool2dOptions options;
+    Shape input;
+  };
+  const std::vector<Case> cases = {
+      {MaxPool2dOptions(2), {2, 3, 10, 10}},
+      {MaxPool2dOptions(7).stride(1), {2, 3, 20, 19}},
+      {MaxPool2dOptions({5, 3}).stride({1, 2}).padding({2, 1}), {1, 4, 13, 17}},
+      {MaxPool2dOptions(3).stride(2).padding(1).ceil_mode(true), {2, 2, 11, 11}},
+  };
+  for (const auto& c : cases) {
+    Tensor<float> x(c.input);
+    Rng rng(3);
+    for (index_t i = 0; i < x.numel(); ++i) x[i] = static_cast<float>(std::floor(rng.uniform() * 8));  // ties
+    MaxPool2d<float> reference(MaxPool2dOptions(c.options).algorithm(PoolAlgorithm::Direct));
+    const Tensor<float> y = reference.forward(x);
+    Tensor<float> dy(y.shape());
+    for (index_t i = 0; i < dy.numel(); ++i) dy[i] = static_cast<float>(rng.uniform());
+    const Tensor<float> dx = reference.backward(dy);
+    CHECK(reference.algorithm().algorithm == PoolAlgorithm::Direct);
+    MaxPool2d<float> running(MaxPool2dOptions(c.options).algorithm(PoolAlgorithm::RunningMax));
+    INFO(running.describe());
+    CHECK(std::memcmp(running.forward(x).data(), y.data(), sizeof(float) * y.numel()) == 0);
+    CHECK(running.indices() == reference.indices());
+    CHECK(std::memcmp(running.backward(dy).data(), dx.data(), sizeof(float) * dx.numel()) == 0);
+    CHECK(running.algorithm().algorithm == PoolAlgorithm::RunningMax);
+  }
+  MaxPool2d<float> big(MaxPool2dOptions(7).stride(1));
+  Tensor<float> x({1, 1, 20, 20});
+  x.fill(0);
+  big.forward(x);
+  CHECK(big.algorithm().algorithm == PoolAlgorithm::RunningMax);
+  MaxPool2d<float> dilated(MaxPool2dOptions(3).dilation(2).algorithm(PoolAlgorithm::RunningMax));
+  CHECK_THROWS_WITH(dilated.forward(x), Catch::Contains("MaxPool2d") && Catch::Contains("dilation"));
 }

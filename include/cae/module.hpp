@@ -19,6 +19,17 @@
 //   parameters()     (value, gradient) pairs in PyTorch's registration order,
 //                    named as in PyTorch's state_dict ("0.weight", "body.1.bias").
 //   buffers()        Non-trained state (BatchNorm running statistics).
+//   set_scratch(s)   Take per-thread temporary memory from the Scratch s
+//                    (kernels/workspace.hpp); containers pass it to children.
+//
+// What every layer repeats is done by the protected helpers below, once:
+//   remember_input(x) / saved_input()  the input kept for backward, and the
+//                    "backward() before forward()" error
+//   check_grad_output(dy, y)           dy has the output's shape
+//   no_input_gradient()                what backward returns with input
+//                    gradients off: an empty tensor, the input gradient not computed
+//   sample_shape_changed(x)            whether per-shape work (a geometry) must be redone
+// tests/test_module_contract.cpp checks every layer against this contract.
 //
 // Modules are used through pointers (runtime polymorphism) rather than nested
 // templates, which keeps compile times to seconds.
@@ -29,6 +40,7 @@
 #include <vector>
 
 #include "cae/error.hpp"
+#include "cae/kernels/workspace.hpp"
 #include "cae/tensor.hpp"
 
 namespace cae {
@@ -82,6 +94,9 @@ class Module {
     rows.push_back({depth, describe(), build(input), n});
   }
   virtual void set_training(bool on) { training_ = on; }
+  // Layers with kernels that need scratch memory override this; containers
+  // recurse. The default: a layer that needs none.
+  virtual void set_scratch(const std::shared_ptr<Scratch>& scratch) { (void)scratch; }
   virtual void set_input_grad(bool on) { input_grad_ = on; }
 
   void train(bool on = true) { set_training(on); }
@@ -119,8 +134,43 @@ class Module {
               rank, ", got shape ", x.shape());
   }
 
+  // Keeps x for backward (x must stay alive until then, see the contract).
+  void remember_input(const Tensor<T>& x) { input_ = &x; }
+  // Throws unless forward() has run (remember_input() was called).
+  void check_forward_ran() const {
+    CAE_CHECK(input_ != nullptr, Error, describe(), ": backward() before forward()");
+  }
+  // The input of the last forward; throws if there was none.
+  const Tensor<T>& saved_input() const {
+    check_forward_ran();
+    return *input_;
+  }
+  // Throws ShapeError naming the layer unless dy has the shape of the output y.
+  void check_grad_output(const Tensor<T>& dy, const Tensor<T>& y) const {
+    CAE_CHECK(dy.shape() == y.shape(), ShapeError, describe(), ": gradient shape ", dy.shape(),
+              " does not match output shape ", y.shape());
+  }
+  // backward()'s result when input gradients are off.
+  const Tensor<T>& no_input_gradient() const { return no_input_gradient_; }
+  // Whether x's per-sample shape differs from the previous call's (true on the
+  // first): per-shape work, e.g. checking and caching a geometry, is redone
+  // only then, since its checks format describe(), which allocates.
+  bool sample_shape_changed(const Tensor<T>& x) {
+    const bool changed =
+        last_shape_.rank() != x.rank() || x.rank() == 0 || x.shape().drop_front() != last_shape_.drop_front();
+    last_shape_ = x.shape();
+    return changed;
+  }
+  // The full shape [N, ...] of the last input given to sample_shape_changed().
+  const Shape& last_input_shape() const { return last_shape_; }
+
   bool training_ = true;
   bool input_grad_ = true;
+
+ private:
+  const Tensor<T>* input_ = nullptr;
+  Shape last_shape_;
+  Tensor<T> no_input_gradient_{Shape{0}};
 };
 
 template <typename T>

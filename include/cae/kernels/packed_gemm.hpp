@@ -376,28 +376,26 @@ inline void parallel_gemm(index_t m, index_t n, index_t k, const MatrixRef<float
 }  // namespace packed
 #endif  // CAE_PACKED_GEMM
 
-// Memory for gemm()'s packed blocks: one buffer per thread, and one per
-// calling thread that parallel_gemm()'s team shares (see ThreadScratch: these
-// are pools shared by all layers).
+// Memory for gemm()'s packed blocks, in a Scratch (workspace.hpp): one buffer
+// per thread, and one of the calling thread that parallel_gemm()'s team shares.
 template <typename T>
 class GemmScratch {
  public:
+  void share(const std::shared_ptr<Scratch>& s) { scratch_.share(s); }
   void reserve() {
 #ifdef CAE_PACKED_GEMM
     if (std::is_same<T, float>::value) {
-      buffers_.reserve(packed::kScratch);
-      shared_.reserve(packed::kKc * packed::kNc + 64);
+      buffers().reserve(packed::kScratch);
+      ScratchBuffer<T>{&*scratch_, Scratch::kGemmShared}.reserve(packed::kKc * packed::kNc + 64);
     }
 #endif
   }
-  T* local() const { return buffers_.local(); }
-  const ThreadScratch<T, GemmScratch>& buffers() const { return buffers_; }
-  T* shared() const { return shared_.local(); }
+  T* local() const { return buffers().local(); }
+  ScratchBuffer<T> buffers() const { return {&*scratch_, Scratch::kGemmBlocks}; }
+  T* shared() const { return scratch_->local<T>(Scratch::kGemmShared); }
 
  private:
-  struct SharedPurpose {};
-  ThreadScratch<T, GemmScratch> buffers_;
-  ThreadScratch<T, SharedPurpose> shared_;
+  ScratchHandle scratch_;
 };
 
 // gemm() by Eigen's product (other types and CPUs).

@@ -29,8 +29,28 @@
 #include <vector>
 
 #include "cae/kernels/pool.hpp"
+#include "cae/kernels/workspace.hpp"
 
 namespace cae::kernels {
+
+// The two max-pooling algorithms, chosen in one place (select_max_pool_algorithm):
+//   Direct      every window scanned (pool.hpp): any geometry
+//   RunningMax  this file: dilation 1 (padding at most half the kernel, which
+//               the layers require anyway)
+enum class PoolAlgorithm { Auto, Direct, RunningMax };
+
+inline const char* to_string(PoolAlgorithm a) {
+  switch (a) {
+    case PoolAlgorithm::Direct: return "direct";
+    case PoolAlgorithm::RunningMax: return "running_max";
+    default: return "auto";
+  }
+}
+
+struct PoolChoice {
+  PoolAlgorithm algorithm;
+  const char* reason;  // fixed strings: selecting allocates nothing
+};
 
 // True where the running max beats the direct scan clearly: dilation 1 and a
 // window of at least 25 elements per output, at most an eighth of them new.
@@ -38,6 +58,28 @@ inline bool prefer_running_max(const Pool2dGeometry& g) {
   const index_t window = g.kernel_h * g.kernel_w;
   return g.dilation_h == 1 && g.dilation_w == 1 && window >= 25 &&
          window >= 8 * g.stride_h * g.stride_w;
+}
+
+inline bool pool_algorithm_supports(PoolAlgorithm a, const Pool2dGeometry& g) {
+  if (a != PoolAlgorithm::RunningMax) return true;
+  return g.dilation_h == 1 && g.dilation_w == 1 && 2 * g.pad_h <= g.kernel_h &&
+         2 * g.pad_w <= g.kernel_w;
+}
+
+// The algorithm for a max pool of geometry g; `forced` other than Auto is
+// returned if it supports g, else this throws cae::Error.
+inline PoolChoice select_max_pool_algorithm(const Pool2dGeometry& g,
+                                            PoolAlgorithm forced = PoolAlgorithm::Auto) {
+  if (forced != PoolAlgorithm::Auto) {
+    CAE_CHECK(pool_algorithm_supports(forced, g), Error, "max pool algorithm ", to_string(forced),
+              " cannot run this pooling: the running max needs dilation 1 and padding at most "
+              "half the kernel");
+    return {forced, "forced by the layer's options"};
+  }
+  if (prefer_running_max(g))
+    return {PoolAlgorithm::RunningMax,
+            "dilation 1, windows of >= 25 elements with at most an eighth of them new per step"};
+  return {PoolAlgorithm::Direct, "small or strided windows"};
 }
 
 namespace running_max_detail {
@@ -49,13 +91,10 @@ struct Span {
   enum Use : int { Both, SuffixOnly, PrefixOnly } use;
 };
 
-// The spans of all m windows along one axis; the same for every row and plane,
-// so they are worked out once per call (in the calling thread's reused table).
-inline const Span* spans(int axis, index_t n, index_t m, index_t kernel, index_t stride,
+// The spans of all m windows along one axis, written to t [m]; the same for
+// every row and plane, so they are worked out once per call.
+inline const Span* spans(Span* t, index_t n, index_t m, index_t kernel, index_t stride,
                          index_t pad) {
-  thread_local std::vector<Span> tables[2];
-  auto& t = tables[axis];
-  t.resize(static_cast<std::size_t>(m));
   for (index_t o = 0; o < m; ++o) {
     const index_t start = o * stride - pad;
     const index_t a = std::max<index_t>(start, 0), b = std::min(start + kernel - 1, n - 1);
@@ -66,9 +105,9 @@ inline const Span* spans(int axis, index_t n, index_t m, index_t kernel, index_t
       // block ends at b and the suffix from a covers it.
       use = a % kernel == 0 ? Span::PrefixOnly : Span::SuffixOnly;
     }
-    t[static_cast<std::size_t>(o)] = {a, b, use};
+    t[o] = {a, b, use};
   }
-  return t.data();
+  return t;
 }
 
 // Windows of one row: row[0, n) -> out / out_at [m]; out_at is the position in
@@ -181,26 +220,14 @@ void column_pass(T* out, pool_index_t* out_at, T* rows, pool_index_t* rows_at, i
   }
 }
 
-// Per-thread scratch that survives between calls, so steady-state calls do
-// not allocate (and nested or concurrent callers never share it).
-template <typename T>
-struct Scratch {
-  std::vector<T> values;
-  std::vector<pool_index_t> positions;
-};
-template <typename T>
-Scratch<T>& thread_scratch() {
-  thread_local Scratch<T> scratch;
-  return scratch;
-}
-
 }  // namespace running_max_detail
 
 // x [planes, in_h, in_w] -> y, argmax [planes, out_h, out_w]; identical to
-// max_pool2d_forward for dilation 1.
+// max_pool2d_forward for dilation 1. Temporaries come from `scratch`
+// (purposes kPoolRows per thread, kPoolSpans for the calling thread).
 template <typename T>
 void max_pool2d_running_forward(T* y, pool_index_t* argmax, const T* x, index_t planes,
-                                const Pool2dGeometry& g) {
+                                const Pool2dGeometry& g, Scratch& scratch) {
   CAE_CHECK(g.dilation_h == 1 && g.dilation_w == 1, ShapeError,
             "max_pool2d_running_forward: dilation must be 1, got (", g.dilation_h, ", ",
             g.dilation_w, ")");
@@ -210,23 +237,22 @@ void max_pool2d_running_forward(T* y, pool_index_t* argmax, const T* x, index_t 
   const index_t in_plane = g.in_h * g.in_w, out_plane = g.out_h * g.out_w;
   // Per plane: row results and column suffixes [in_h][out_w], row prefix/suffix [in_w].
   const index_t grid = g.in_h * g.out_w;
-  const index_t scratch = 2 * grid + 2 * g.in_w;
-  const running_max_detail::Span* width_spans =
-      running_max_detail::spans(0, g.in_w, g.out_w, g.kernel_w, g.stride_w, g.pad_w);
-  const running_max_detail::Span* height_spans =
-      running_max_detail::spans(1, g.in_h, g.out_h, g.kernel_h, g.stride_h, g.pad_h);
+  const index_t per_plane = 2 * grid + 2 * g.in_w;
+  using running_max_detail::Span;
+  scratch.reserve(Scratch::kPoolSpans, sizeof(Span) * static_cast<std::size_t>(g.out_w + g.out_h));
+  scratch.reserve(Scratch::kPoolRows, (sizeof(T) + sizeof(pool_index_t)) * static_cast<std::size_t>(per_plane));
+  Span* tables = scratch.local<Span>(Scratch::kPoolSpans);
+  const Span* width_spans =
+      running_max_detail::spans(tables, g.in_w, g.out_w, g.kernel_w, g.stride_w, g.pad_w);
+  const Span* height_spans =
+      running_max_detail::spans(tables + g.out_w, g.in_h, g.out_h, g.kernel_h, g.stride_h, g.pad_h);
 #pragma omp parallel for schedule(static) if (planes * in_plane > 16384)
   for (index_t p = 0; p < planes; ++p) {
-    auto& s = running_max_detail::thread_scratch<T>();
-    if (static_cast<index_t>(s.values.size()) < scratch) {
-      s.values.resize(static_cast<std::size_t>(scratch));
-      s.positions.resize(static_cast<std::size_t>(scratch));
-    }
-    T* rows = s.values.data();
+    T* rows = scratch.local<T>(Scratch::kPoolRows);
     T* suf = rows + grid;
     T* line_pre = suf + grid;
     T* line_suf = line_pre + g.in_w;
-    pool_index_t* rows_at = s.positions.data();
+    pool_index_t* rows_at = reinterpret_cast<pool_index_t*>(rows + per_plane);
     pool_index_t* suf_at = rows_at + grid;
     pool_index_t* line_pre_at = suf_at + grid;
     pool_index_t* line_suf_at = line_pre_at + g.in_w;

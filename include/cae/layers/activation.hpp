@@ -16,22 +16,22 @@ class ElementwiseLayer : public Module<T> {
   Shape build(const Shape& input) override { return input; }
 
   const Tensor<T>& forward(const Tensor<T>& x) override {
-    input_ = &x;
+    this->remember_input(x);
     y_.resize(x.shape());
     static_cast<Derived*>(this)->kernel_forward(y_.data(), x.data(), x.numel());
     return y_;
   }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
-    CAE_CHECK(dy.shape() == y_.shape(), ShapeError, this->describe(), ": gradient shape ",
-              dy.shape(), " does not match output shape ", y_.shape());
+    const Tensor<T>& x = this->saved_input();
+    this->check_grad_output(dy, y_);
+    if (!this->input_grad()) return this->no_input_gradient();
     dx_.resize(dy.shape());
-    static_cast<Derived*>(this)->kernel_backward(dx_.data(), dy.data(), y_.data(),
-                                                 input_->data(), dy.numel());
+    static_cast<Derived*>(this)->kernel_backward(dx_.data(), dy.data(), y_.data(), x.data(),
+                                                 dy.numel());
     return dx_;
   }
 
  private:
-  const Tensor<T>* input_ = nullptr;
   Tensor<T> y_, dx_;
 };
 

@@ -24,6 +24,7 @@
 
 #include "cae/init.hpp"
 #include "cae/kernels/conv2d.hpp"
+#include "cae/kernels/conv/select.hpp"
 #include "cae/kernels/conv_transpose2d.hpp"
 #include "cae/module.hpp"
 
@@ -51,6 +52,8 @@ class ConvOptionsBase {
   Derived& padding(ExpandingPair v) { padding_ = v; return self(); }
   Derived& dilation(ExpandingPair v) { dilation_ = v; return self(); }
   Derived& bias(bool v) { bias_ = v; return self(); }
+  // Which algorithm runs (kernels/conv/select.hpp); Auto: the selector's choice.
+  Derived& algorithm(kernels::ConvAlgorithm a) { algorithm_ = a; return self(); }
 
   index_t in_channels() const { return in_channels_; }
   index_t out_channels() const { return out_channels_; }
@@ -59,6 +62,7 @@ class ConvOptionsBase {
   ExpandingPair padding() const { return padding_; }
   ExpandingPair dilation() const { return dilation_; }
   bool bias() const { return bias_; }
+  kernels::ConvAlgorithm algorithm() const { return algorithm_; }
 
  protected:
   ConvOptionsBase(index_t in_channels, index_t out_channels, ExpandingPair kernel_size)
@@ -87,6 +91,7 @@ class ConvOptionsBase {
   ExpandingPair kernel_size_;
   ExpandingPair stride_ = 1, padding_ = 0, dilation_ = 1;
   bool bias_ = true;
+  kernels::ConvAlgorithm algorithm_ = kernels::ConvAlgorithm::Auto;
 };
 
 }  // namespace detail
@@ -143,6 +148,10 @@ class ConvLayer : public Module<T> {
   Tensor<T>& weight_grad() { return weight_grad_; }
   Tensor<T>& bias_grad() { return bias_grad_; }
 
+  void set_scratch(const std::shared_ptr<Scratch>& s) override { workspace_.share(s); }
+  // The algorithm the last forward ran, and why (kernels::select_conv_algorithm).
+  kernels::ConvChoice algorithm() const { return choice_; }
+
   void collect_parameters(const std::string& prefix, std::vector<Parameter<T>>& out) override {
     if (in_channels_ == 0) return;
     out.push_back({this->join(prefix, "weight"), &weight_, &weight_grad_});
@@ -184,25 +193,36 @@ class ConvLayer : public Module<T> {
     return out;
   }
 
-  // Called on each forward: (re)configures when the input's per-sample shape changed.
+  // Called on each forward: (re)configures when the input's per-sample shape
+  // changed, and picks the algorithm for this batch.
   void prepare_forward(const Tensor<T>& x) {
     CAE_CHECK(x.rank() == 4, ShapeError, this->describe(),
               ": expected an input [N, C, H, W] of rank 4, got shape ", x.shape());
     const Shape in = x.shape().drop_front();
     if (in != configured_for_ || in_channels_ == 0) this->build(in);
-    input_ = &x;
+    // The "filters" side of the products (kernels/conv/select.hpp).
+    const auto kind = transposed_ ? kernels::ConvKind::ConvTranspose2d : kernels::ConvKind::Conv2d;
+    const index_t filters = transposed_ ? in_channels_ : options_.out_channels();
+    CAE_CHECK(kernels::conv_algorithm_supports(options_.algorithm(), kind, geometry_), Error,
+              this->describe(), ": algorithm ", kernels::to_string(options_.algorithm()),
+              " cannot run input ", batch_shape_str(in),
+              " (Winograd: Conv2d, 3x3, stride 1, no dilation, padding <= 2, output >= 2x2)");
+    choice_ = kernels::select_conv_algorithm<T>(kind, geometry_, filters, x.dim(0),
+                                                options_.algorithm());
+    this->remember_input(x);
   }
 
   // Checks dy and gives the input-gradient buffer, or null when it is switched off.
   T* prepare_backward(const Tensor<T>& dy) {
-    CAE_CHECK(input_ != nullptr, Error, this->describe(), ": backward() before forward()");
-    CAE_CHECK(dy.shape() == y_.shape(), ShapeError, this->describe(), ": gradient shape ",
-              dy.shape(), " does not match output shape ", y_.shape());
+    const Tensor<T>& x = this->saved_input();
+    this->check_grad_output(dy, y_);
     if (!this->input_grad_) return nullptr;
-    dx_.resize(input_->shape());
+    dx_.resize(x.shape());
     return dx_.data();
   }
-  const Tensor<T>& input_gradient() const { return this->input_grad_ ? dx_ : no_grad_; }
+  const Tensor<T>& input_gradient() const {
+    return this->input_grad_ ? dx_ : this->no_input_gradient();
+  }
 
   T* bias_data() { return options_.bias() ? bias_.data() : nullptr; }
   T* bias_grad_data() { return options_.bias() ? bias_grad_.data() : nullptr; }
@@ -215,9 +235,9 @@ class ConvLayer : public Module<T> {
   Tensor<T> weight_, weight_grad_, bias_{Shape{0}}, bias_grad_{Shape{0}};
   Shape configured_for_;
   kernels::ConvGeometry geometry_;
-  const Tensor<T>* input_ = nullptr;
-  Tensor<T> y_, dx_, no_grad_{Shape{0}};
+  Tensor<T> y_, dx_;
   kernels::ConvWorkspace<T> workspace_;
+  kernels::ConvChoice choice_{kernels::ConvAlgorithm::Auto, "no forward yet"};
 
  private:
   void create_parameters(index_t in_channels) {
@@ -281,15 +301,16 @@ class Conv2d : public detail::ConvLayer<T, Conv2dOptions> {
     const index_t N = x.dim(0);
     this->y_.resize({N, this->out_channels(), g.out_h, g.out_w});
     kernels::conv2d_forward(this->y_.data(), x.data(), this->weight_.data(), this->bias_data(), N,
-                            this->out_channels(), g, this->workspace_);
+                            this->out_channels(), g, this->workspace_, this->choice_.algorithm);
     return this->y_;
   }
 
   const Tensor<T>& backward(const Tensor<T>& dy) override {
     T* dx = this->prepare_backward(dy);
     kernels::conv2d_backward(dx, this->weight_grad_.data(), this->bias_grad_data(), dy.data(),
-                             this->input_->data(), this->weight_.data(), dy.dim(0),
-                             this->out_channels(), this->geometry_, this->workspace_);
+                             this->saved_input().data(), this->weight_.data(), dy.dim(0),
+                             this->out_channels(), this->geometry_, this->workspace_,
+                             this->choice_.algorithm);
     return this->input_gradient();
   }
 };
@@ -344,16 +365,16 @@ class ConvTranspose2d : public detail::ConvLayer<T, ConvTranspose2dOptions> {
     this->y_.resize({N, g.channels, g.height, g.width});
     kernels::conv_transpose2d_forward(this->y_.data(), x.data(), this->weight_.data(),
                                       this->bias_data(), N, this->in_channels_, g,
-                                      this->workspace_);
+                                      this->workspace_, this->choice_.algorithm);
     return this->y_;
   }
 
   const Tensor<T>& backward(const Tensor<T>& dy) override {
     T* dx = this->prepare_backward(dy);
     kernels::conv_transpose2d_backward(dx, this->weight_grad_.data(), this->bias_grad_data(),
-                                       dy.data(), this->input_->data(), this->weight_.data(),
-                                       dy.dim(0), this->in_channels_, this->geometry_,
-                                       this->workspace_);
+                                       dy.data(), this->saved_input().data(),
+                                       this->weight_.data(), dy.dim(0), this->in_channels_,
+                                       this->geometry_, this->workspace_, this->choice_.algorithm);
     return this->input_gradient();
   }
 };

@@ -63,10 +63,10 @@ class Dropout : public Module<T> {
 
   // dx = dy * mask: the gradient flows only through the kept elements, scaled alike.
   const Tensor<T>& backward(const Tensor<T>& dy) override {
-    if (!active_) return dy;
+    if (!active_) return this->input_grad_ ? dy : this->no_input_gradient();
     CAE_CHECK(dy.shape() == mask_.shape(), ShapeError, describe(), ": gradient shape ", dy.shape(),
               " does not match output shape ", mask_.shape());
-    if (!this->input_grad_) return no_grad_;
+    if (!this->input_grad_) return this->no_input_gradient();
     dx_.resize(dy.shape());
     const T* m = mask_.data();
     const T* g = dy.data();
@@ -90,7 +90,6 @@ class Dropout : public Module<T> {
   Rng rng_;
   bool frozen_ = false, has_mask_ = false, active_ = false;
   Tensor<T> mask_, y_, dx_;
-  Tensor<T> no_grad_{Shape{0}};
 };
 
 }  // namespace cae

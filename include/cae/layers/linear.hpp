@@ -78,13 +78,15 @@ class Linear : public Module<T> {
     return with_last(input, options_.out_features());
   }
 
+  void set_scratch(const std::shared_ptr<Scratch>& s) override { scratch_.share(s); }
+
   const Tensor<T>& forward(const Tensor<T>& x) override {
     CAE_CHECK(x.rank() >= 2, ShapeError, describe(), ": expected input [N, *, in_features], got ",
               x.shape());
     if (in_features_ == 0) build(x.shape().drop_front());
     CAE_CHECK(x.dim(-1) == in_features_, ShapeError, describe(), ": expected input [N, *, ",
               in_features_, "], got ", x.shape());
-    input_ = &x;
+    this->remember_input(x);
     y_.resize(with_last(x.shape(), options_.out_features()));
     scratch_.reserve();
     kernels::linear_forward(y_.data(), x.data(), weight_.data(),
@@ -94,21 +96,18 @@ class Linear : public Module<T> {
   }
 
   const Tensor<T>& backward(const Tensor<T>& dy) override {
-    CAE_CHECK(input_ != nullptr, Error, describe(), ": backward() called before forward()");
-    CAE_CHECK(dy.shape() == y_.shape(), ShapeError, describe(), ": gradient shape ", dy.shape(),
-              " does not match output shape ", y_.shape());
+    const Tensor<T>& x = this->saved_input();
+    this->check_grad_output(dy, y_);
     T* dx = nullptr;
     if (this->input_grad()) {
-      dx_.resize(input_->shape());
+      dx_.resize(x.shape());
       dx = dx_.data();
-    } else {
-      dx_.resize(Shape{0});
     }
     scratch_.reserve();
     kernels::linear_backward(dx, dweight_.data(), options_.bias() ? dbias_.data() : nullptr,
-                             dy.data(), input_->data(), weight_.data(), rows(*input_),
+                             dy.data(), x.data(), weight_.data(), rows(x),
                              in_features_, options_.out_features(), scratch_);
-    return dx_;
+    return this->input_grad() ? dx_ : this->no_input_gradient();
   }
 
   void collect_parameters(const std::string& prefix, std::vector<Parameter<T>>& out) override {
@@ -139,7 +138,6 @@ class Linear : public Module<T> {
   LinearOptions options_;
   index_t in_features_ = 0;
   Tensor<T> weight_, bias_, dweight_, dbias_;
-  const Tensor<T>* input_ = nullptr;
   Tensor<T> y_, dx_;
   kernels::GemmScratch<T> scratch_;  // per-thread packing memory of the products
 };

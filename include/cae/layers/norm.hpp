@@ -107,7 +107,7 @@ class Normalization : public Module<T> {
     if (channels_ == 0) build(x.shape().drop_front());
     CAE_CHECK(x.dim(1) == channels_, ShapeError, describe(), ": expected ", channels_,
               " channels, got input shape ", x.shape());
-    input_ = &x;
+    this->remember_input(x);
     const index_t N = x.dim(0), C = channels_, S = x.numel() / std::max<index_t>(N * C, 1);
     batch_stats_ = this->training_ || !options_.track_running_stats();
     const bool per_sample = per_sample_ && batch_stats_;
@@ -139,10 +139,8 @@ class Normalization : public Module<T> {
   }
 
   const Tensor<T>& backward(const Tensor<T>& dy) override {
-    CAE_CHECK(input_ != nullptr, Error, describe(), ": backward() before forward()");
-    CAE_CHECK(dy.shape() == y_.shape(), ShapeError, describe(), ": gradient shape ", dy.shape(),
-              " does not match output shape ", y_.shape());
-    const Tensor<T>& x = *input_;
+    const Tensor<T>& x = this->saved_input();
+    this->check_grad_output(dy, y_);
     const index_t N = x.dim(0), C = channels_, S = x.numel() / std::max<index_t>(N * C, 1);
     T* dx = nullptr;
     if (this->input_grad_) {
@@ -153,7 +151,7 @@ class Normalization : public Module<T> {
     T* dbias = options_.affine() ? bias_grad_.data() : nullptr;
     kernels::norm_backward(dx, dweight, dbias, dy.data(), x.data(), mean_.data(), invstd_.data(),
                            affine_weight(), N, C, S, per_sample_ && batch_stats_, batch_stats_);
-    return this->input_grad_ ? dx_ : no_grad_;
+    return this->input_grad_ ? dx_ : this->no_input_gradient();
   }
 
   void collect_parameters(const std::string& prefix, std::vector<Parameter<T>>& out) override {
@@ -242,11 +240,9 @@ class Normalization : public Module<T> {
   Tensor<T> weight_, bias_, weight_grad_, bias_grad_;
   Tensor<T> running_mean_, running_var_, num_batches_tracked_;
 
-  const Tensor<T>* input_ = nullptr;
   bool batch_stats_ = true;             // whether the last forward used the batch's statistics
   Tensor<T> mean_, var_, invstd_;       // statistics of the last forward
   Tensor<T> y_, dx_;
-  Tensor<T> no_grad_{Shape{0}};
 };
 
 }  // namespace detail

@@ -16,7 +16,9 @@
 // MaxPool2d keeps the argmax of each window (PyTorch's `indices`) in a reused
 // buffer for backward; ties go to the first maximum in row-major order, as in
 // PyTorch. Large stride-1 windows use the running max (kernels/running_max.hpp),
-// which gives the same results bit for bit at a cost independent of the window.
+// which gives the same results bit for bit at a cost independent of the window;
+// kernels::select_max_pool_algorithm decides, and
+// MaxPool2dOptions(59).algorithm(kernels::PoolAlgorithm::Direct) forces one.
 #pragma once
 
 #include <array>
@@ -130,9 +132,16 @@ class MaxPool2dOptions : public pool_detail::PoolOptionsBase<MaxPool2dOptions> {
     return *this;
   }
   const pool_detail::Pair& dilation() const { return dilation_; }
+  // Which algorithm runs (kernels/running_max.hpp); Auto: the selector's choice.
+  MaxPool2dOptions& algorithm(kernels::PoolAlgorithm a) {
+    algorithm_ = a;
+    return *this;
+  }
+  kernels::PoolAlgorithm algorithm() const { return algorithm_; }
 
  private:
   pool_detail::Pair dilation_{1, 1};
+  kernels::PoolAlgorithm algorithm_ = kernels::PoolAlgorithm::Auto;
 };
 
 class AvgPool2dOptions : public pool_detail::PoolOptionsBase<AvgPool2dOptions> {
@@ -184,16 +193,20 @@ class MaxPool2d : public Module<T> {
 
   const Tensor<T>& forward(const Tensor<T>& x) override {
     this->check_input(x, 4, "[N, C, H, W]");
-    // Worked out (and checked) when the sample shape changes, not per batch:
-    // the checks format describe(), which allocates.
-    if (input_shape_.rank() != 4 || x.shape().drop_front() != input_shape_.drop_front())
+    if (this->sample_shape_changed(x)) {
       geometry_ = geometry(x.shape().drop_front());
-    input_shape_ = x.shape();
+      CAE_CHECK(kernels::pool_algorithm_supports(options_.algorithm(), geometry_), Error,
+                describe(), ": algorithm ", kernels::to_string(options_.algorithm()),
+                " needs dilation 1");
+      choice_ = kernels::select_max_pool_algorithm(geometry_, options_.algorithm());
+    }
+    this->remember_input(x);
     const index_t planes = x.dim(0) * x.dim(1);
     y_.resize({x.dim(0), x.dim(1), geometry_.out_h, geometry_.out_w});
     argmax_.resize(static_cast<std::size_t>(y_.numel()));
-    if (kernels::prefer_running_max(geometry_)) {
-      kernels::max_pool2d_running_forward(y_.data(), argmax_.data(), x.data(), planes, geometry_);
+    if (choice_.algorithm == kernels::PoolAlgorithm::RunningMax) {
+      kernels::max_pool2d_running_forward(y_.data(), argmax_.data(), x.data(), planes, geometry_,
+                                          *scratch_);
     } else {
       kernels::max_pool2d_forward(y_.data(), argmax_.data(), x.data(), planes, geometry_);
     }
@@ -201,17 +214,18 @@ class MaxPool2d : public Module<T> {
   }
 
   const Tensor<T>& backward(const Tensor<T>& dy) override {
-    CAE_CHECK(dy.shape() == y_.shape(), ShapeError, describe(),
-              ": gradient shape ", dy.shape(), " does not match output shape ", y_.shape());
-    if (!this->input_grad()) {
-      dx_.resize(Shape{0});
-      return dx_;
-    }
-    dx_.resize(input_shape_);
-    kernels::max_pool2d_backward(dx_.data(), dy.data(), argmax_.data(),
-                                 input_shape_[0] * input_shape_[1], geometry_);
+    this->check_forward_ran();
+    this->check_grad_output(dy, y_);
+    if (!this->input_grad()) return this->no_input_gradient();
+    const Shape& in = this->last_input_shape();
+    dx_.resize(in);
+    kernels::max_pool2d_backward(dx_.data(), dy.data(), argmax_.data(), in[0] * in[1], geometry_);
     return dx_;
   }
+
+  void set_scratch(const std::shared_ptr<Scratch>& s) override { scratch_.share(s); }
+  // The algorithm the last forward ran, and why (kernels::select_max_pool_algorithm).
+  kernels::PoolChoice algorithm() const { return choice_; }
 
   // Per output element of the last forward, the flat position ih * W + iw of
   // its max within its plane (PyTorch's return_indices).
@@ -225,7 +239,8 @@ class MaxPool2d : public Module<T> {
 
   MaxPool2dOptions options_;
   kernels::Pool2dGeometry geometry_;
-  Shape input_shape_;
+  kernels::PoolChoice choice_{kernels::PoolAlgorithm::Auto, "no forward yet"};
+  ScratchHandle scratch_;
   Tensor<T> y_, dx_;
   std::vector<kernels::pool_index_t> argmax_;
 };
@@ -257,9 +272,8 @@ class AvgPool2d : public Module<T> {
 
   const Tensor<T>& forward(const Tensor<T>& x) override {
     this->check_input(x, 4, "[N, C, H, W]");
-    if (input_shape_.rank() != 4 || x.shape().drop_front() != input_shape_.drop_front())
-      geometry_ = geometry(x.shape().drop_front());
-    input_shape_ = x.shape();
+    if (this->sample_shape_changed(x)) geometry_ = geometry(x.shape().drop_front());
+    this->remember_input(x);
     y_.resize({x.dim(0), x.dim(1), geometry_.out_h, geometry_.out_w});
     kernels::avg_pool2d_forward(y_.data(), x.data(), x.dim(0) * x.dim(1), geometry_,
                                 options_.count_include_pad(), options_.divisor_override());
@@ -267,14 +281,12 @@ class AvgPool2d : public Module<T> {
   }
 
   const Tensor<T>& backward(const Tensor<T>& dy) override {
-    CAE_CHECK(dy.shape() == y_.shape(), ShapeError, describe(),
-              ": gradient shape ", dy.shape(), " does not match output shape ", y_.shape());
-    if (!this->input_grad()) {
-      dx_.resize(Shape{0});
-      return dx_;
-    }
-    dx_.resize(input_shape_);
-    kernels::avg_pool2d_backward(dx_.data(), dy.data(), input_shape_[0] * input_shape_[1],
+    this->check_forward_ran();
+    this->check_grad_output(dy, y_);
+    if (!this->input_grad()) return this->no_input_gradient();
+    const Shape& in = this->last_input_shape();
+    dx_.resize(in);
+    kernels::avg_pool2d_backward(dx_.data(), dy.data(), in[0] * in[1],
                                  geometry_, options_.count_include_pad(),
                                  options_.divisor_override());
     return dx_;
@@ -288,7 +300,6 @@ class AvgPool2d : public Module<T> {
 
   AvgPool2dOptions options_;
   kernels::Pool2dGeometry geometry_;
-  Shape input_shape_;
   Tensor<T> y_, dx_;
 };
 

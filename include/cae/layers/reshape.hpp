@@ -32,8 +32,8 @@ class ViewLayer : public Module<T> {
     return y_;
   }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
-    CAE_CHECK(dy.shape() == y_.shape(), ShapeError, this->describe(), ": gradient shape ",
-              dy.shape(), " does not match output shape ", y_.shape());
+    this->check_grad_output(dy, y_);
+    if (!this->input_grad()) return this->no_input_gradient();
     dx_ = dy.reshape(input_shape_);
     return dx_;
   }

@@ -47,6 +47,7 @@ class Residual : public Module<T> {
            ModulePtr<T> activation = std::make_unique<ReLU<T>>())
       : body_(std::move(body)), shortcut_(std::move(shortcut)), activation_(std::move(activation)) {
     set_training(this->training_);
+    set_scratch(std::make_shared<Scratch>());
     set_input_grad(this->input_grad_);
   }
 
@@ -127,7 +128,7 @@ class Residual : public Module<T> {
     const Tensor<T>& g = activation_ ? activation_->backward(grad_output) : grad_output;
     const Tensor<T>& through_body = body_.backward(g);
     const Tensor<T>& through_shortcut = identity_shortcut() ? g : shortcut_.backward(g);
-    if (!this->input_grad_) return no_grad_;
+    if (!this->input_grad_) return this->no_input_gradient();
     add(dx_, through_body, through_shortcut);
     return dx_;
   }
@@ -161,6 +162,11 @@ class Residual : public Module<T> {
     body_.set_training(on);
     shortcut_.set_training(on);
     if (activation_) activation_->set_training(on);
+  }
+  void set_scratch(const std::shared_ptr<Scratch>& s) override {
+    body_.set_scratch(s);
+    shortcut_.set_scratch(s);
+    if (activation_) activation_->set_scratch(s);
   }
   void set_input_grad(bool on) override {
     this->input_grad_ = on;
@@ -222,7 +228,6 @@ class Residual : public Module<T> {
   Shape built_for_;
   bool built_ = false, forwarded_ = false;
   Tensor<T> sum_, dx_;
-  Tensor<T> no_grad_{Shape{0}};
 };
 
 }  // namespace cae

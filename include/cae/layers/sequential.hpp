@@ -41,6 +41,7 @@ class Sequential : public Module<T> {
     }
     layers_.back()->set_input_grad(layers_.size() > 1 || this->input_grad_);
     layers_.back()->set_training(this->training_);
+    layers_.back()->set_scratch(scratch_);
     return *layers_.back();
   }
 
@@ -96,6 +97,15 @@ class Sequential : public Module<T> {
       s = layer->build(s);
     }
   }
+  // All layers take their per-thread temporaries from one Scratch, this
+  // model's own unless the user gives another (kernels/workspace.hpp).
+  void set_scratch(const std::shared_ptr<Scratch>& s) override {
+    if (!s) return;
+    scratch_ = s;
+    for (auto& l : layers_) l->set_scratch(s);
+  }
+  const std::shared_ptr<Scratch>& scratch() const { return scratch_; }
+
   void set_training(bool on) override {
     this->training_ = on;
     for (auto& l : layers_) l->set_training(on);
@@ -124,6 +134,7 @@ class Sequential : public Module<T> {
   }
 
   std::vector<ModulePtr<T>> layers_;
+  std::shared_ptr<Scratch> scratch_ = std::make_shared<Scratch>();
   std::optional<Shape> input_shape_;
   Shape output_shape_;
 };

@@ -33,9 +33,8 @@ class SoftmaxBase : public Module<T> {
     return y_;
   }
   const Tensor<T>& backward(const Tensor<T>& dy) override {
-    CAE_CHECK(dy.shape() == y_.shape(), ShapeError, describe(), ": gradient shape ", dy.shape(),
-              " does not match output shape ", y_.shape());
-    if (!this->input_grad_) return no_grad_;
+    this->check_grad_output(dy, y_);
+    if (!this->input_grad_) return this->no_input_gradient();
     const index_t N = dy.dim(0), C = dy.dim(1), S = dy.numel() / std::max<index_t>(N * C, 1);
     dx_.resize(dy.shape());
     kernels::softmax_backward(dx_.data(), dy.data(), y_.data(), N, C, S, log_space_);
@@ -52,7 +51,6 @@ class SoftmaxBase : public Module<T> {
   int dim_;
   bool log_space_;
   Tensor<T> y_, dx_;
-  Tensor<T> no_grad_{Shape{0}};
 };
 
 }  // namespace detail

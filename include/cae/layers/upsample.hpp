@@ -129,9 +129,8 @@ class Upsample : public Module<T> {
     this->check_input(x, 4, "[N, C, H, W]");
     // Worked out (and checked) when the sample shape changes, not per batch:
     // the checks format describe(), which allocates.
-    if (input_shape_.rank() != 4 || x.shape().drop_front() != input_shape_.drop_front())
-      geometry_ = geometry(x.shape().drop_front());
-    input_shape_ = x.shape();
+    if (this->sample_shape_changed(x)) geometry_ = geometry(x.shape().drop_front());
+    this->remember_input(x);
     y_.resize({x.dim(0), x.dim(1), geometry_.out_h, geometry_.out_w});
     const index_t planes = x.dim(0) * x.dim(1);
     if (bilinear()) {
@@ -144,14 +143,12 @@ class Upsample : public Module<T> {
   }
 
   const Tensor<T>& backward(const Tensor<T>& dy) override {
-    CAE_CHECK(dy.shape() == y_.shape(), ShapeError, describe(), ": gradient shape ", dy.shape(),
-              " does not match output shape ", y_.shape());
-    if (!this->input_grad()) {
-      dx_.resize(Shape{0});
-      return dx_;
-    }
-    dx_.resize(input_shape_);
-    const index_t planes = input_shape_[0] * input_shape_[1];
+    this->check_forward_ran();
+    const Shape& in = this->last_input_shape();
+    this->check_grad_output(dy, y_);
+    if (!this->input_grad()) return this->no_input_gradient();
+    dx_.resize(in);
+    const index_t planes = in[0] * in[1];
     if (bilinear()) {
       kernels::upsample_bilinear2d_backward(dx_.data(), dy.data(), planes, geometry_,
                                             align_corners());
@@ -189,7 +186,6 @@ class Upsample : public Module<T> {
 
   UpsampleOptions options_;
   kernels::Upsample2dGeometry geometry_;
-  Shape input_shape_;
   Tensor<T> y_, dx_;
 };
 

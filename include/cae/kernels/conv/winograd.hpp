@@ -192,17 +192,30 @@ template <typename T>
 struct WinogradWorkspace {
   Tensor<T> kernels;               // [16][rows][cols]: transformed 3x3 kernels
   PackedOperand<T> packed[16];     // the same, packed for the GEMMs
-  ThreadScratch<T, WinogradWorkspace> scratch;  // per thread: transformed inputs, products, rows
+  ScratchHandle scratch;           // per thread: transformed inputs, products, rows
   GemmScratch<T> gemm;
   Tensor<T> partials;              // [chunks][16][F][C]: weight-gradient chunk sums
+
+  void share(const std::shared_ptr<Scratch>& s) {
+    scratch.share(s);
+    gemm.share(s);
+  }
+  ScratchBuffer<T> tiles() const { return {&*scratch, Scratch::kWinogradTiles}; }
 };
 
-// Whether the Winograd path takes a convolution (see the top of the file).
-inline bool winograd_applies(const ConvGeometry& g, index_t filters, index_t batch) {
-  using namespace winograd;
+// Whether the Winograd kernels can compute a convolution at all: 3x3, stride
+// 1, no dilation, padding up to 2 (the input gradient pads by 2 - p).
+inline bool winograd_supports(const ConvGeometry& g) {
   return g.kernel_h == 3 && g.kernel_w == 3 && g.stride_h == 1 && g.stride_w == 1 &&
          g.dilation_h == 1 && g.dilation_w == 1 && g.pad_h <= 2 && g.pad_w <= 2 &&
-         g.channels >= kMinChannels && filters >= kMinChannels && g.out_h >= 2 && g.out_w >= 2 &&
+         g.out_h >= 2 && g.out_w >= 2;
+}
+
+// Whether Winograd is the faster choice (see the top of the file);
+// select_conv_algorithm (conv/select.hpp) asks this.
+inline bool winograd_applies(const ConvGeometry& g, index_t filters, index_t batch) {
+  using namespace winograd;
+  return winograd_supports(g) && g.channels >= kMinChannels && filters >= kMinChannels &&
          Tiling(g, batch).groups >= kMinGroups;
 }
 
@@ -218,7 +231,7 @@ void convolve(T* out, const T* bias, const T* images, index_t batch, index_t fil
   const index_t C = g.channels, F = filters, tiles = tiling.max_tiles();
   const index_t row_scratch = 4 * (2 * tiling.tiles_w + 2);
   for (index_t xi = 0; xi < 16; ++xi) ws.packed[xi].pack(F, C, {ws.kernels.data() + xi * F * C, C});
-  ws.scratch.reserve(PlaneLayout(C, tiles).size() + PlaneLayout(F, tiles).size() + row_scratch);
+  ws.tiles().reserve(PlaneLayout(C, tiles).size() + PlaneLayout(F, tiles).size() + row_scratch);
   ws.gemm.reserve();
   const index_t P = g.positions();
 #pragma omp parallel for schedule(dynamic, 1)
@@ -227,7 +240,7 @@ void convolve(T* out, const T* bias, const T* images, index_t batch, index_t fil
     const index_t n1 = std::min(batch, n0 + tiling.images_per_group);
     const index_t t = (n1 - n0) * tiling.per_image;  // this group's tiles
     const PlaneLayout lv(C, t), lm(F, t);
-    T* v = ws.scratch.local();  // [16][C][t]
+    T* v = ws.tiles().local();  // [16][C][t]
     T* m = v + lv.size();       // [16][F][t]
     T* rows = m + lm.size();
     transform_inputs(v, lv, images, n0, n1, g, tiling, rows);
@@ -298,7 +311,7 @@ void winograd_weight_grad(T* dweight, const T* dy, const T* x, index_t batch, in
   const index_t C = g.channels, F = filters, tiles = tiling.max_tiles(), P = g.positions();
   const index_t row_scratch = 4 * (2 * tiling.tiles_w + 2), size = 16 * F * C;
   const index_t chunks = std::min(kMaxChunks, tiling.groups);
-  ws.scratch.reserve(PlaneLayout(C, tiles).size() + PlaneLayout(F, tiles).size() + row_scratch);
+  ws.tiles().reserve(PlaneLayout(C, tiles).size() + PlaneLayout(F, tiles).size() + row_scratch);
   ws.gemm.reserve();
   ws.partials.resize({chunks, size});
 #pragma omp parallel for schedule(dynamic, 1)
@@ -310,7 +323,7 @@ void winograd_weight_grad(T* dweight, const T* dy, const T* x, index_t batch, in
       const index_t n1 = std::min(batch, n0 + tiling.images_per_group);
       const index_t t = (n1 - n0) * tiling.per_image;
       const PlaneLayout lv(C, t), le(F, t);
-      T* v = ws.scratch.local();  // [16][C][t]
+      T* v = ws.tiles().local();  // [16][C][t]
       T* e = v + lv.size();       // [16][F][t]: transformed output gradients
       T* rows = e + le.size();
       transform_inputs(v, lv, x, n0, n1, g, tiling, rows);

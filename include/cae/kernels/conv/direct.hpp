@@ -10,7 +10,11 @@
 //
 // They are the per-image counterparts of conv2d.hpp's three products, with the
 // same argument roles (see there): a [filters, patch], image [C, H, W] and the
-// geometry g. Every output element is summed in a fixed order.
+// geometry g; the direct_conv_* functions at the end run them over a batch,
+// threaded over images. Every output element is summed in a fixed order.
+// Any shape works; select_conv_algorithm (select.hpp) picks these loops for
+// few filters. Whether the AVX-512 loops are compiled in is a property of the
+// build (-march); cpu_has_avx512() tells at runtime whether they may run.
 #pragma once
 
 #if defined(__AVX512F__)
@@ -21,6 +25,7 @@
 
 #include <type_traits>
 
+#include "cae/kernels/conv/workspace.hpp"
 #include "cae/kernels/im2col.hpp"
 
 namespace cae::kernels {
@@ -29,6 +34,9 @@ namespace cae::kernels {
 constexpr index_t kMaxDirectTaps = 16;
 
 namespace detail {
+
+// Widest output row (in 16-value blocks) the register-blocked weight gradient takes.
+constexpr index_t kMaxGradBlocks = 32;  // rows of up to 512 columns
 
 // Rows are short (7 to 32 values): with AVX-512 a masked vector op covers the
 // tail, where a compiler-vectorized loop would finish with up to 15 scalar steps.
@@ -148,8 +156,6 @@ inline void add_row_block(float* out, const __m512 (&acc)[NV], index_t ow0, inde
     _mm512_mask_storeu_ps(o, m, _mm512_add_ps(_mm512_maskz_loadu_ps(m, o), acc[v]));
   }
 }
-
-constexpr index_t kMaxGradBlocks = 32;  // rows of up to 512 columns
 
 // direct_patch_weight_grad for stride 1 and KW tap columns: per (block of FB
 // filters, channel, tap row) one accumulator per (filter, tap column), fed by
@@ -405,6 +411,63 @@ void direct_patch_weight_grad(T* da, const T* b, const T* image, const ConvGeome
           }
           da[f * K + (c * g.kernel_h + i) * g.kernel_w + j] += dot.total() + strided;
         }
+}
+
+// out [batch, filters, P] = a [filters, patch] * im2col(images [batch, C, H, W]) + bias [filters]
+// (bias may be null): Conv2d's forward, ConvTranspose2d's input gradient.
+template <typename T>
+void direct_conv_product(T* out, const T* a, const T* bias, const T* images, index_t batch,
+                         index_t filters, const ConvGeometry& g) {
+  const index_t P = g.positions();
+  const bool parallel = batch * filters * g.patch_size() * P > detail::kMinParallelWork;
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
+  for (index_t n = 0; n < batch; ++n) {
+    T* o = out + n * filters * P;
+    for (index_t f = 0; f < filters; ++f) std::fill(o + f * P, o + (f + 1) * P, bias ? bias[f] : T(0));
+    direct_patch_product(o, a, images + n * g.image_size(), g, filters);
+  }
+}
+
+// images [batch, C, H, W] = col2im(a^T * b) + bias [C] for a [filters, patch] and
+// b [batch, filters, P] (bias may be null): Conv2d's input gradient,
+// ConvTranspose2d's forward.
+template <typename T>
+void direct_conv_scatter(T* images, const T* a, const T* bias, const T* b, index_t batch,
+                         index_t filters, const ConvGeometry& g) {
+  const index_t P = g.positions(), plane = g.height * g.width;
+  const bool parallel = batch * filters * g.patch_size() * P > detail::kMinParallelWork;
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
+  for (index_t n = 0; n < batch; ++n) {
+    for (index_t c = 0; c < g.channels; ++c) {
+      T* dst = images + n * g.image_size() + c * plane;
+      std::fill(dst, dst + plane, bias ? bias[c] : T(0));
+    }
+    direct_patch_scatter(images + n * g.image_size(), a, b + n * filters * P, g, filters);
+  }
+}
+
+// da [filters, patch] += sum over the batch of b_n [filters, P] * im2col(images_n)^T,
+// summed per fixed chunk of images (in `partials`), chunks added in order.
+template <typename T>
+void direct_conv_weight_grad(T* da, const T* b, const T* images, index_t batch, index_t filters,
+                             const ConvGeometry& g, Tensor<T>& partials) {
+  using namespace detail;
+  const index_t K = g.patch_size(), size = filters * K, P = g.positions();
+  const bool parallel = batch * filters * K * P > kMinParallelWork;
+  const index_t chunks = std::clamp<index_t>(batch, 1, kMaxChunks);
+  if (chunks > 1) partials.resize({chunks, size});
+  T* sums = partials.data();
+#pragma omp parallel for schedule(dynamic, 1) if (parallel)
+  for (index_t c = 0; c < chunks; ++c) {
+    T* target = chunks > 1 ? sums + c * size : da;
+    if (chunks > 1) std::fill(target, target + size, T(0));
+    index_t n0, n1;
+    block_range(c, chunks, batch, n0, n1);
+    for (index_t n = n0; n < n1; ++n)
+      direct_patch_weight_grad(target, b + n * filters * P, images + n * g.image_size(), g,
+                               filters);
+  }
+  if (chunks > 1) add_partials(da, sums, chunks, size);
 }
 
 }  // namespace cae::kernels
