@@ -6,7 +6,8 @@ set -euo pipefail
 
 packages=(build-essential cmake libeigen3-dev catch2 libstb-dev zlib1g-dev libbenchmark-dev)
 # Fashion-MNIST is a Debian package; where it cannot be had, scripts/download_data.sh fetches it.
-optional=(dataset-fashion-mnist)
+# fonts-dejavu-core: the figures' text (include/cae/figures.hpp falls back to a bitmap font without it).
+optional=(dataset-fashion-mnist fonts-dejavu-core)
 if [[ "${1:-}" == "--torch" ]]; then
   packages+=(python3-torch libopenblas0-openmp python3-matplotlib)
 fi
