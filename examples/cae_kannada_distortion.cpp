@@ -42,6 +42,7 @@
 #include "cae/metrics.hpp"
 #include "cae/optim/adam.hpp"
 #include "common/repro.hpp"
+#include "common/sanity.hpp"
 #include "common/supervised.hpp"
 
 namespace {
@@ -194,8 +195,8 @@ int run(int argc, char** argv) {
        {"grid-epochs", "epochs of each grid run (default 3; quick 1)"},
        {"grid-images", "clean training images whose distorted pairs each grid run trains on (default 2000; quick 300)"},
        {"grid", "all (the 36 runs; default) or quick (4 runs; the --quick default)"},
-       {"final-epochs", "epochs of the final autoencoder (default 20; quick 2); --epochs sets the same"},
-       {"cnn-epochs", "epochs of the evaluation CNN (default 12; quick 2)"},
+       {"final-epochs", "epochs of the final autoencoder (default 20; quick 20); --epochs sets the same"},
+       {"cnn-epochs", "epochs of the evaluation CNN (default 12; quick 6)"},
        {"batch", "batch size of the autoencoders (default 32)"}});
   const bool q = args.quick;
   auto opt = [&](const std::string& name, long long full, long long quick) {
@@ -204,8 +205,8 @@ int run(int argc, char** argv) {
   const index_t n_train = opt("train-images", 8000, 1000), n_held = opt("held-out-images", 2000, 500);
   const int grid_epochs = static_cast<int>(opt("grid-epochs", 3, 1));
   const index_t grid_images = opt("grid-images", 2000, 300);
-  const int final_epochs = args.epochs > 0 ? args.epochs : static_cast<int>(opt("final-epochs", 20, 2));
-  const int cnn_epochs = static_cast<int>(opt("cnn-epochs", 12, 2));
+  const int final_epochs = args.epochs > 0 ? args.epochs : static_cast<int>(opt("final-epochs", 20, 20));
+  const int cnn_epochs = static_cast<int>(opt("cnn-epochs", 12, 6));
   const index_t batch = opt("batch", 32, 32);
   const std::string grid_mode = args.get("grid", q ? "quick" : "all");
   CAE_CHECK(grid_mode == "all" || grid_mode == "quick", cae::Error, "--grid must be all or quick, got '", grid_mode, "'");
@@ -488,8 +489,15 @@ int run(int argc, char** argv) {
   cae::io::save_png(args.out + "/fig9_confusion_reconstructed_train.png", repro::confusion_image(tr_scores[3].confusion));
   cae::io::save_png(args.out + "/fig9_confusion_reconstructed_held_out.png", repro::confusion_image(ho_scores[3].confusion));
   if (q) {
-    repro::sanity(tr_scores[0].accuracy > 0.3, "evaluation CNN: clean accuracy well above chance (10%)");
-    repro::sanity(tr_scores[3].accuracy > 0.1, "reconstructed images: accuracy above chance");
+    namespace checks = repro::checks;
+    checks::require(checks::accuracy_above_chance("evaluation CNN, clean held-out digits", ho_scores[0].accuracy,
+                                                  held.labels, 0.2));
+    checks::require(checks::accuracy_above_chance("evaluation CNN, reconstructed-from-multiple held-out digits",
+                                                  ho_scores[3].accuracy, held.labels, 0.1));
+    // The autoencoder must undo some of the distortion, not output the mean digit.
+    checks::require(checks::denoising_beats_input_and_mean(
+        "final AE on multiple-distorted held-out digits", cae::metrics::mse(held.images, rec_ho_multi),
+        cae::metrics::mse(held.images, ho_multi.images), held.images, 0.9));
   }
 
   report["total_seconds"] = cae::json::Value(total_clock.seconds());

@@ -9,7 +9,8 @@ packages=(build-essential cmake libeigen3-dev catch2 libstb-dev zlib1g-dev libbe
 # scripts/ci_sanitize_fuzz.sh.
 packages+=(libjpeg62-turbo-dev libpng-dev clang-14 libclang-rt-14-dev)
 # Fashion-MNIST is a Debian package; where it cannot be had, scripts/download_data.sh fetches it.
-optional=(dataset-fashion-mnist)
+# fonts-dejavu-core: the figures' text (include/cae/figures.hpp falls back to a bitmap font without it).
+optional=(dataset-fashion-mnist fonts-dejavu-core)
 if [[ "${1:-}" == "--torch" ]]; then
   packages+=(python3-torch libopenblas0-openmp python3-matplotlib)
 fi

@@ -188,25 +188,73 @@ TEST_CASE("line plot rasterizer", "[figures][plot]") {
                     Catch::Contains("no room"));
 }
 
-TEST_CASE("digit font draws tick labels", "[figures][plot]") {
-  // A single constant value gives one tick label per axis: "1" (x) and "0.5" (y).
-  Series s;
-  s.y = {0.5};
-  const Tensor<float> img = render_line_plot({s}, PlotOptions().width(120).height(90).font_scale(1));
-  // Layout at font scale 1: the box's left edge is at 17 (width of "0.5") + 4 + 6 = 27, the
-  // y tick spans x 24..27 and the label x 5..21; the box bottom is at 89 - (7 + 4 + 4) = 74,
-  // the x tick spans y 74..77 and the label y 79..85.
-  int dark_left = 0, dark_below = 0;
-  for (int y = 0; y < 90; ++y)
-    for (int x = 0; x < 120; ++x) {
-      if (img.at({0, y, x}) != 0.f || img.at({1, y, x}) != 0.f || img.at({2, y, x}) != 0.f) continue;
-      if (x < 24) ++dark_left;
-      if (y >= 79) ++dark_below;
-    }
-  // Lit pixels of the 5x7 glyphs: '0' 19, '.' 4, '5' 17; '1' 10.
-  CHECK(dark_left == 19 + 4 + 17);
-  CHECK(dark_below == 10);
-  CHECK(img.at({0, 74, 27}) == 0.f);  // the box's bottom-left corner
+TEST_CASE("nice ticks: 4-8 round numbers spanning the data", "[figures][plot]") {
+  const Ticks t = nice_ticks(0.0022, 0.0134);
+  CHECK(t.step == Approx(0.002));
+  CHECK(t.values.size() == 7);  // 0.002, 0.004, ..., 0.014
+  CHECK(t.lo == Approx(0.002));
+  CHECK(t.hi == Approx(0.014));
+  CHECK(tick_label(t.values[1], t.decimals) == "0.004");
+  for (const auto& [lo, hi] : {std::pair<double, double>{0, 1}, {1, 20}, {-3.5, 7.25}, {0.9, 0.991}, {1e-4, 3e-4}, {5, 5}}) {
+    const Ticks u = nice_ticks(lo, hi);
+    CAPTURE(lo, hi, u.step);
+    CHECK(u.values.size() >= 4);
+    CHECK(u.values.size() <= 8);
+    CHECK(u.lo <= lo);
+    CHECK(u.hi >= hi);
+  }
+  // Whole numbers only, for epochs.
+  const Ticks e = nice_ticks(1, 20, true);
+  for (double v : e.values) CHECK(v == std::floor(v));
+  CHECK(tick_label(e.values[0], e.decimals).find('.') == std::string::npos);
+}
+
+TEST_CASE("plots draw a title, axis labels and a legend in a real font", "[figures][plot]") {
+  INFO(font_description());
+  Series a, b;
+  a.y = {0.5, 0.3, 0.2};
+  a.label = "training";
+  b.y = {0.6, 0.4, 0.35};
+  b.label = "validation";
+  const PlotOptions bare = PlotOptions().width(400).height(300);
+  const Tensor<float> plain = render_line_plot({Series{a.y, {}, ""}, Series{b.y, {}, ""}}, bare);
+  const Tensor<float> full =
+      render_line_plot({a, b}, PlotOptions(bare).title("MSE per epoch").x_label("epoch").y_label("MSE"));
+  auto dark = [](const Tensor<float>& img, int x0, int x1, int y0, int y1) {
+    int n = 0;
+    for (int y = y0; y < y1; ++y)
+      for (int x = x0; x < x1; ++x) n += img.at({0, y, x}) < 0.5f && img.at({1, y, x}) < 0.5f && img.at({2, y, x}) < 0.5f;
+    return n;
+  };
+  // The title adds ink in the top strip, the x label in the bottom rows (the
+  // plain plot has only ticks there).
+  CHECK(dark(full, 120, 280, 0, 14) > dark(plain, 120, 280, 0, 14) + 30);
+  CHECK(dark(full, 150, 250, 280, 300) > dark(plain, 150, 250, 280, 300) + 10);
+  if (std::string(font_description()).rfind("TrueType", 0) == 0) {
+    // Anti-aliased text has grey levels between ink and paper.
+    bool grey = false;
+    for (int y = 0; y < 14 && !grey; ++y)
+      for (int x = 120; x < 280 && !grey; ++x) grey = full.at({0, y, x}) > 0.2f && full.at({0, y, x}) < 0.8f;
+    CHECK(grey);
+  }
+}
+
+TEST_CASE("image grids label their rows and columns", "[figures]") {
+  const std::vector<std::vector<Tensor<float>>> rows{{grey(10, 10, 0), grey(10, 10, 0)}, {grey(10, 10, 255), grey(10, 10, 255)}};
+  const Tensor<float> bare = image_grid(rows, GridOptions().gap(2).background(1.f));
+  CHECK(bare.shape() == Shape{1, 22, 22});
+  const Tensor<float> labelled =
+      image_grid(rows, GridOptions().gap(2).row_labels({"original", "restored"}).column_labels({"a", "b"}));
+  REQUIRE(labelled.dim(2) > 22 + 30);  // room for "original" at 14 px
+  REQUIRE(labelled.dim(1) > 22 + 10);  // and for the column labels
+  const index_t margin = labelled.dim(2) - 22;
+  int ink = 0;
+  for (index_t y = 0; y < labelled.dim(1); ++y)
+    for (index_t x = 0; x < margin - 2; ++x) ink += labelled.at({0, y, x}) < 0.5f;
+  CHECK(ink > 30);
+  CHECK_THROWS_WITH(image_grid(rows, GridOptions().row_labels({"only one"})), Catch::Contains("1 row labels for 2 rows"));
+  CHECK_THROWS_WITH(image_grid(rows, GridOptions().column_labels({"a", "b", "c"})),
+                    Catch::Contains("3 column labels for 2 columns"));
 }
 
 TEST_CASE("history CSV to curves", "[figures][plot]") {

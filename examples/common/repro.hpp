@@ -183,6 +183,27 @@ class Report {
   cae::json::Value root_;
 };
 
+// One line saying how a run differs from the protocol it reproduces, e.g.
+// "reduced against the paper: 4000 training images (paper: 60000), 1 epochs
+// (paper: 20)", or that it does not differ; each item is {what, the paper's
+// value (or the full mode's where the paper gives none, said in `what`), this run's}.
+struct Setting {
+  std::string what;
+  double paper, ours;
+};
+
+inline std::string reduced_against_paper(const std::vector<Setting>& settings) {
+  std::string changed;
+  for (const Setting& s : settings)
+    if (s.paper != s.ours) {
+      char buf[200];
+      std::snprintf(buf, sizeof buf, "%s%.0f %s (paper: %.0f)", changed.empty() ? "" : ", ", s.ours, s.what.c_str(),
+                    s.paper);
+      changed += buf;
+    }
+  return changed.empty() ? "the paper's protocol: nothing reduced" : "reduced against the paper: " + changed;
+}
+
 // A --quick sanity assertion: prints and exits non-zero when it fails, so CI notices.
 inline void sanity(bool ok, const std::string& what) {
   std::printf("sanity check: %-60s %s\n", what.c_str(), ok ? "ok" : "FAILED");
