@@ -17,7 +17,7 @@
 // x >= 2^7 * 2^16, and tests/test_rans.cpp measures the coded size at most
 // 0.1 % plus 5 bytes above the tables' ideal code length. The
 // decoder then reads at most 3 bytes per symbol, in a loop whose bound follows
-// from the arithmetic (see decode_symbol), whatever the input bytes are.
+// from the arithmetic (see decode_with_indexes), whatever the input bytes are.
 //
 // Escapes (the idea of CompressAI's coder, written anew here): a value v with
 // index i = v - offset outside [0, n) is coded as the table's escape symbol n,
