@@ -5,9 +5,10 @@
 set -euo pipefail
 
 packages=(build-essential cmake libeigen3-dev catch2 libstb-dev zlib1g-dev libbenchmark-dev)
-# JPEG/PNG decoding (libjpeg-turbo, libpng); clang's libFuzzer and sanitizer runtimes for
+# JPEG/PNG decoding (libjpeg-turbo, libpng); the codec's JPEG and WebP baselines
+# (cae/codec/baselines.hpp); clang's libFuzzer and sanitizer runtimes for
 # scripts/ci_sanitize_fuzz.sh.
-packages+=(libjpeg62-turbo-dev libpng-dev clang-14 libclang-rt-14-dev)
+packages+=(libjpeg62-turbo-dev libpng-dev libwebp-dev clang-14 libclang-rt-14-dev)
 # Fashion-MNIST is a Debian package; where it cannot be had, scripts/download_data.sh fetches it.
 # fonts-dejavu-core: the figures' text (include/cae/figures.hpp falls back to a bitmap font without it).
 optional=(dataset-fashion-mnist fonts-dejavu-core)
