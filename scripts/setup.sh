@@ -2,6 +2,7 @@
 # Installs everything cae needs on a fresh Debian/Ubuntu machine.
 #   scripts/setup.sh            build and test dependencies, Fashion-MNIST
 #   scripts/setup.sh --torch    also PyTorch + OpenBLAS (to regenerate fixtures, run side-by-side benchmarks)
+#   scripts/setup.sh --codec    also the wallpaper photographs the codec trains on (scripts/get_photos.py)
 set -euo pipefail
 
 packages=(build-essential cmake libeigen3-dev catch2 libstb-dev zlib1g-dev libbenchmark-dev)
@@ -12,7 +13,12 @@ packages+=(libjpeg62-turbo-dev libpng-dev libwebp-dev clang-14 libclang-rt-14-de
 # Fashion-MNIST is a Debian package; where it cannot be had, scripts/download_data.sh fetches it.
 # fonts-dejavu-core: the figures' text (include/cae/figures.hpp falls back to a bitmap font without it).
 optional=(dataset-fashion-mnist fonts-dejavu-core)
-if [[ "${1:-}" == "--torch" ]]; then
+# The learned codec's training photographs (scripts/get_photos.py): only with --codec,
+# since CI needs only tests/data/photos.
+if [[ " $* " == *" --codec "* ]]; then
+  optional+=(plasma-workspace-wallpapers gnome-backgrounds mate-backgrounds python3-pil)
+fi
+if [[ " $* " == *" --torch "* ]]; then
   packages+=(python3-torch libopenblas0-openmp python3-matplotlib)
 fi
 
