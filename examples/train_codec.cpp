@@ -26,6 +26,7 @@
 #include "cae/codec/models.hpp"
 #include "cae/io/checkpoint.hpp"
 #include "cae/io/image.hpp"
+#include "cae/io/json.hpp"
 #include "cae/io/state_dict.hpp"
 #include "cae/optim/adam.hpp"
 #include "common/repro.hpp"
@@ -308,6 +309,19 @@ int main(int argc, char** argv) {
                                {"lambda", cae::str(lambda)},
                                {"steps", std::to_string(step)},
                                {"trained_minutes", cae::str(trained_seconds / 60)}});
+    {
+      cae::json::Value results;
+      results["experiment"] = cae::json::Value("train_codec");
+      results["model"] = cae::json::Value("bmshj2018-factorized");
+      results["quality"] = cae::json::Value(quality);
+      results["lambda"] = cae::json::Value(lambda);
+      results["steps"] = cae::json::Value(static_cast<double>(step));
+      results["trained_minutes"] = cae::json::Value(trained_seconds / 60);
+      results["held_out_bpp"] = cae::json::Value(e.bpp);
+      results["held_out_psnr_db"] = cae::json::Value(e.psnr);
+      results["held_out_mse"] = cae::json::Value(e.mse);
+      cae::io::write_file_atomic(args.out + "/results.json", results.dump(2) + "\n");
+    }
     std::printf("done: %lld steps, %.1f minutes; held-out bpp %.4f, PSNR %.2f dB; model in %s\n",
                 (long long)step, trained_seconds / 60, e.bpp, e.psnr,
                 (args.out + "/model.safetensors").c_str());

@@ -17,6 +17,7 @@
 
 #include "cae/layers/activation.hpp"
 #include "cae/layers/conv.hpp"
+#include "cae/layers/gdn.hpp"
 #include "cae/layers/dropout.hpp"
 #include "cae/layers/linear.hpp"
 #include "cae/layers/norm.hpp"
@@ -93,6 +94,10 @@ std::vector<LayerCase> layer_cases() {
         return std::make_unique<LogSoftmax<T>>(1); }, {3, 5}),
       layer_case("Dropout", []<typename T>() -> ModulePtr<T> {
         return std::make_unique<Dropout<T>>(0.3); }, {3, 8}, stochastic),
+      layer_case("GDN", []<typename T>() -> ModulePtr<T> {
+        return std::make_unique<GDN<T>>(GDNOptions(3)); }, {2, 3, 4, 5}),
+      layer_case("GDN", []<typename T>() -> ModulePtr<T> {  // the inverse transform
+        return std::make_unique<GDN<T>>(GDNOptions(3).inverse(true)); }, {2, 3, 4, 5}),
       layer_case("Flatten", []<typename T>() -> ModulePtr<T> { return std::make_unique<Flatten<T>>(); }, {2, 3, 2, 2}),
       layer_case("Reshape", []<typename T>() -> ModulePtr<T> {
         return std::make_unique<Reshape<T>>(std::vector<index_t>{3, 4}); }, {2, 12}),
