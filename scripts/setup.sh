@@ -5,6 +5,8 @@
 set -euo pipefail
 
 packages=(build-essential cmake libeigen3-dev catch2 libstb-dev zlib1g-dev libbenchmark-dev)
+# The JPEG and WebP baselines of the image codec (cae/codec/baselines.hpp).
+packages+=(libjpeg62-turbo-dev libwebp-dev)
 # Fashion-MNIST is a Debian package; where it cannot be had, scripts/download_data.sh fetches it.
 optional=(dataset-fashion-mnist)
 if [[ "${1:-}" == "--torch" ]]; then
