@@ -9,6 +9,8 @@ packages=(build-essential cmake libeigen3-dev catch2 libstb-dev zlib1g-dev libbe
 packages+=(libjpeg62-turbo-dev libwebp-dev)
 # Fashion-MNIST is a Debian package; where it cannot be had, scripts/download_data.sh fetches it.
 optional=(dataset-fashion-mnist)
+# The learned codec's photographs (scripts/get_photos.py); CI needs only tests/data/photos.
+optional+=(plasma-workspace-wallpapers mate-backgrounds python3-pil)
 if [[ "${1:-}" == "--torch" ]]; then
   packages+=(python3-torch libopenblas0-openmp python3-matplotlib)
 fi
