@@ -312,8 +312,8 @@ TEST_CASE("checkpoints: dimensions that are no valid size are refused", "[io][sa
 
 TEST_CASE("History::from_json refuses a missing or NaN epoch", "[io][safety][history]") {
   CHECK(train::History::from_json(json::parse(R"([{"epoch":3,"train_loss":0.5}])")).last().epoch == 3);
-  CHECK_ERROR_HAS(train::History::from_json(json::parse(R"([{"train_loss":0.5}])")), "history entry 0", "epoch");
-  CHECK_ERROR_HAS(train::History::from_json(json::parse(R"([{"epoch":1},{"epoch":null}])")), "history entry 1");
+  CHECK_ERROR_HAS(train::History::from_json(json::parse(R"([{"train_loss":0.5}])")), "history entry 1", "epoch");
+  CHECK_ERROR_HAS(train::History::from_json(json::parse(R"([{"epoch":1},{"epoch":null}])")), "history entry 2");
   CHECK_ERROR_HAS(train::History::from_json(json::parse(R"([{"epoch":1e300}])")), "epoch");
   CHECK_ERROR_HAS(train::History::from_json(json::parse(R"([{"epoch":-1}])")), "epoch");
   CHECK_ERROR_HAS(train::History::from_json(json::parse(R"([{"epoch":2.5}])")), "epoch");
