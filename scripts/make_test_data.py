@@ -15,7 +15,7 @@ The output is deterministic (gzip mtime 0), so a rerun changes no file.
 
 What is kept, and which quick mode needs it:
   mnist/          6,000 train + 2,000 test   mnist_cnn (6,000 / 2,000), 002 and 004
-  fashion-mnist/  4,000 train + 1,000 test   002 --quick --dataset fashion
+  fashion-mnist/  2,400 train + 1,000 test   002 --quick --dataset fashion
   kannada-mnist/  1,000 first + 500 last     003 (training split = first 1,000,
                                               held out = last 500 of the file)
   cifar10-jpg/    200 train + 100 test       001 (200 / 100 per class),
@@ -31,7 +31,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "..", "tests", "data")
 
 MNIST = (6000, 2000)
-FASHION = (4000, 1000)
+FASHION = (2400, 1000)
 KANNADA_FIRST, KANNADA_LAST = 1000, 500
 CIFAR_PER_CLASS = {"train": 200, "test": 100}
 
