@@ -448,6 +448,7 @@ class GaussianConditional {
     likelihood(y_hat_, scales);
     return y_hat_;
   }
+  const Tensor<T>& output() const { return y_hat_; }
   const Tensor<T>& likelihoods() const { return lik_; }
 
   const Tensor<T>& likelihood(const Tensor<T>& values, const Tensor<T>& scales) {
@@ -474,6 +475,8 @@ class GaussianConditional {
   // Backward of forward() for L = f(y_hat) + bits_weight * sum -log2(likelihoods):
   // writes dL/dy (dy_hat plus the rate term) and dL/dscales.
   void backward(const Tensor<T>& dy_hat, double bits_weight, Tensor<T>& dy, Tensor<T>& dscales) {
+    CAE_CHECK(dy_hat.shape() == y_hat_.shape(), ShapeError, "GaussianConditional: gradient shape ",
+              dy_hat.shape(), " does not match output shape ", y_hat_.shape());
     bits_gradient(dlik_, lik_, bits_weight);
     likelihood_backward(dlik_, dy, dscales);
     for (index_t k = 0; k < dy.numel(); ++k) dy[k] += dy_hat[k];
@@ -512,6 +515,14 @@ class GaussianConditional {
   }
   std::vector<std::int32_t> quantize(const Tensor<T>& y) const {
     return quantize_symbols<T>(y.data(), nullptr, 1, 1, y.numel(), "GaussianConditional");
+  }
+  // The latents of decoded symbols (zero means: the symbols themselves).
+  Tensor<T> dequantize(const std::vector<std::int32_t>& symbols, const Shape& shape) const {
+    Tensor<T> out(shape);
+    CAE_CHECK(static_cast<index_t>(symbols.size()) == out.numel(), ShapeError,
+              "GaussianConditional: ", symbols.size(), " symbols for shape ", shape);
+    dequantize_symbols<T>(out.data(), symbols.data(), nullptr, 1, 1, out.numel());
+    return out;
   }
 
  private:
