@@ -105,6 +105,22 @@ std::vector<LayerCase> layer_cases() {
         return s; }, {2, 3, 5, 5}),
       layer_case("Residual", []<typename T>() -> ModulePtr<T> {
         return std::make_unique<Residual<T>>(small_body<T>()); }, {2, 3, 4, 4}),
+      layer_case("GELU", []<typename T>() -> ModulePtr<T> { return std::make_unique<GELU<T>>(); }, {2, 3, 4}),
+      layer_case("GELU", []<typename T>() -> ModulePtr<T> {
+        return std::make_unique<GELU<T>>(GELUOptions().approximate("tanh")); }, {2, 3, 4}),
+      layer_case("SiLU", []<typename T>() -> ModulePtr<T> { return std::make_unique<SiLU<T>>(); }, {2, 3, 4}),
+      layer_case("ELU", []<typename T>() -> ModulePtr<T> { return std::make_unique<ELU<T>>(0.5); }, {2, 3, 4}),
+      layer_case("SELU", []<typename T>() -> ModulePtr<T> { return std::make_unique<SELU<T>>(); }, {2, 3, 4}),
+      layer_case("Softplus", []<typename T>() -> ModulePtr<T> {
+        return std::make_unique<Softplus<T>>(SoftplusOptions().beta(2).threshold(1)); }, {2, 3, 4}),
+      layer_case("Hardswish", []<typename T>() -> ModulePtr<T> {
+        return std::make_unique<Hardswish<T>>(); }, {2, 3, 4}),
+      layer_case("Hardsigmoid", []<typename T>() -> ModulePtr<T> {
+        return std::make_unique<Hardsigmoid<T>>(); }, {2, 3, 4}),
+      layer_case("Mish", []<typename T>() -> ModulePtr<T> { return std::make_unique<Mish<T>>(); }, {2, 3, 4}),
+      layer_case("PReLU", []<typename T>() -> ModulePtr<T> { return std::make_unique<PReLU<T>>(); }, {2, 3, 4}),
+      layer_case("PReLU", []<typename T>() -> ModulePtr<T> {
+        return std::make_unique<PReLU<T>>(PReLUOptions().num_parameters(3)); }, {2, 3, 4, 2}),
   };
 }
 
