@@ -121,6 +121,9 @@ std::vector<LayerCase> layer_cases() {
       layer_case("PReLU", []<typename T>() -> ModulePtr<T> { return std::make_unique<PReLU<T>>(); }, {2, 3, 4}),
       layer_case("PReLU", []<typename T>() -> ModulePtr<T> {
         return std::make_unique<PReLU<T>>(PReLUOptions().num_parameters(3)); }, {2, 3, 4, 2}),
+      layer_case("Softmax", []<typename T>() -> ModulePtr<T> { return std::make_unique<Softmax<T>>(-1); }, {2, 3, 5}),
+      layer_case("LogSoftmax", []<typename T>() -> ModulePtr<T> {
+        return std::make_unique<LogSoftmax<T>>(-2); }, {2, 3, 4, 2}),
   };
 }
 
