@@ -20,6 +20,7 @@
 #include "cae/layers/dropout.hpp"
 #include "cae/layers/linear.hpp"
 #include "cae/layers/norm.hpp"
+#include "cae/layers/pixel_shuffle.hpp"
 #include "cae/layers/pool.hpp"
 #include "cae/layers/reshape.hpp"
 #include "cae/layers/residual.hpp"
@@ -124,6 +125,10 @@ std::vector<LayerCase> layer_cases() {
       layer_case("Softmax", []<typename T>() -> ModulePtr<T> { return std::make_unique<Softmax<T>>(-1); }, {2, 3, 5}),
       layer_case("LogSoftmax", []<typename T>() -> ModulePtr<T> {
         return std::make_unique<LogSoftmax<T>>(-2); }, {2, 3, 4, 2}),
+      layer_case("PixelShuffle", []<typename T>() -> ModulePtr<T> {
+        return std::make_unique<PixelShuffle<T>>(2); }, {2, 8, 3, 2}),
+      layer_case("PixelUnshuffle", []<typename T>() -> ModulePtr<T> {
+        return std::make_unique<PixelUnshuffle<T>>(2); }, {2, 2, 4, 6}),
   };
 }
 

@@ -25,6 +25,7 @@
 #include "cae/layers/dropout.hpp"
 #include "cae/layers/linear.hpp"
 #include "cae/layers/norm.hpp"
+#include "cae/layers/pixel_shuffle.hpp"
 #include "cae/layers/pool.hpp"
 #include "cae/layers/reshape.hpp"
 #include "cae/layers/residual.hpp"
