@@ -16,6 +16,7 @@
 #include <catch2/catch.hpp>
 
 #include "cae/layers/activation.hpp"
+#include "cae/layers/adaptive_pool.hpp"
 #include "cae/layers/conv.hpp"
 #include "cae/layers/dropout.hpp"
 #include "cae/layers/linear.hpp"
@@ -129,6 +130,12 @@ std::vector<LayerCase> layer_cases() {
         return std::make_unique<PixelShuffle<T>>(2); }, {2, 8, 3, 2}),
       layer_case("PixelUnshuffle", []<typename T>() -> ModulePtr<T> {
         return std::make_unique<PixelUnshuffle<T>>(2); }, {2, 2, 4, 6}),
+      layer_case("AdaptiveAvgPool2d", []<typename T>() -> ModulePtr<T> {
+        return std::make_unique<AdaptiveAvgPool2d<T>>(AdaptiveAvgPool2dOptions({3, 2})); }, {2, 2, 7, 5}),
+      layer_case("AdaptiveAvgPool2d", []<typename T>() -> ModulePtr<T> {  // global
+        return std::make_unique<AdaptiveAvgPool2d<T>>(1); }, {2, 3, 4, 5}),
+      layer_case("AdaptiveMaxPool2d", []<typename T>() -> ModulePtr<T> {
+        return std::make_unique<AdaptiveMaxPool2d<T>>(AdaptiveMaxPool2dOptions({3, 4})); }, {2, 2, 7, 5}),
   };
 }
 

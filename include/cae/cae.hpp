@@ -21,6 +21,7 @@
 #include "cae/io/safetensors.hpp"
 #include "cae/io/state_dict.hpp"
 #include "cae/layers/activation.hpp"
+#include "cae/layers/adaptive_pool.hpp"
 #include "cae/layers/conv.hpp"
 #include "cae/layers/dropout.hpp"
 #include "cae/layers/linear.hpp"
