@@ -16,10 +16,12 @@
 #include <catch2/catch.hpp>
 
 #include "cae/layers/activation.hpp"
+#include "cae/layers/adaptive_pool.hpp"
 #include "cae/layers/conv.hpp"
 #include "cae/layers/dropout.hpp"
 #include "cae/layers/linear.hpp"
 #include "cae/layers/norm.hpp"
+#include "cae/layers/pixel_shuffle.hpp"
 #include "cae/layers/pool.hpp"
 #include "cae/layers/reshape.hpp"
 #include "cae/layers/residual.hpp"
@@ -105,6 +107,35 @@ std::vector<LayerCase> layer_cases() {
         return s; }, {2, 3, 5, 5}),
       layer_case("Residual", []<typename T>() -> ModulePtr<T> {
         return std::make_unique<Residual<T>>(small_body<T>()); }, {2, 3, 4, 4}),
+      layer_case("GELU", []<typename T>() -> ModulePtr<T> { return std::make_unique<GELU<T>>(); }, {2, 3, 4}),
+      layer_case("GELU", []<typename T>() -> ModulePtr<T> {
+        return std::make_unique<GELU<T>>(GELUOptions().approximate("tanh")); }, {2, 3, 4}),
+      layer_case("SiLU", []<typename T>() -> ModulePtr<T> { return std::make_unique<SiLU<T>>(); }, {2, 3, 4}),
+      layer_case("ELU", []<typename T>() -> ModulePtr<T> { return std::make_unique<ELU<T>>(0.5); }, {2, 3, 4}),
+      layer_case("SELU", []<typename T>() -> ModulePtr<T> { return std::make_unique<SELU<T>>(); }, {2, 3, 4}),
+      layer_case("Softplus", []<typename T>() -> ModulePtr<T> {
+        return std::make_unique<Softplus<T>>(SoftplusOptions().beta(2).threshold(1)); }, {2, 3, 4}),
+      layer_case("Hardswish", []<typename T>() -> ModulePtr<T> {
+        return std::make_unique<Hardswish<T>>(); }, {2, 3, 4}),
+      layer_case("Hardsigmoid", []<typename T>() -> ModulePtr<T> {
+        return std::make_unique<Hardsigmoid<T>>(); }, {2, 3, 4}),
+      layer_case("Mish", []<typename T>() -> ModulePtr<T> { return std::make_unique<Mish<T>>(); }, {2, 3, 4}),
+      layer_case("PReLU", []<typename T>() -> ModulePtr<T> { return std::make_unique<PReLU<T>>(); }, {2, 3, 4}),
+      layer_case("PReLU", []<typename T>() -> ModulePtr<T> {
+        return std::make_unique<PReLU<T>>(PReLUOptions().num_parameters(3)); }, {2, 3, 4, 2}),
+      layer_case("Softmax", []<typename T>() -> ModulePtr<T> { return std::make_unique<Softmax<T>>(-1); }, {2, 3, 5}),
+      layer_case("LogSoftmax", []<typename T>() -> ModulePtr<T> {
+        return std::make_unique<LogSoftmax<T>>(-2); }, {2, 3, 4, 2}),
+      layer_case("PixelShuffle", []<typename T>() -> ModulePtr<T> {
+        return std::make_unique<PixelShuffle<T>>(2); }, {2, 8, 3, 2}),
+      layer_case("PixelUnshuffle", []<typename T>() -> ModulePtr<T> {
+        return std::make_unique<PixelUnshuffle<T>>(2); }, {2, 2, 4, 6}),
+      layer_case("AdaptiveAvgPool2d", []<typename T>() -> ModulePtr<T> {
+        return std::make_unique<AdaptiveAvgPool2d<T>>(AdaptiveAvgPool2dOptions({3, 2})); }, {2, 2, 7, 5}),
+      layer_case("AdaptiveAvgPool2d", []<typename T>() -> ModulePtr<T> {  // global
+        return std::make_unique<AdaptiveAvgPool2d<T>>(1); }, {2, 3, 4, 5}),
+      layer_case("AdaptiveMaxPool2d", []<typename T>() -> ModulePtr<T> {
+        return std::make_unique<AdaptiveMaxPool2d<T>>(AdaptiveMaxPool2dOptions({3, 4})); }, {2, 2, 7, 5}),
   };
 }
 

@@ -1,7 +1,8 @@
-// Softmax and log-softmax over dimension 1 (classes / channels).
+// Softmax and log-softmax over one dimension of a tensor viewed as [N, C, S].
 //
-// Tensors are viewed as [N, C, S], S being the product of the trailing
-// dimensions (1 for [N, C] logits); each (n, s) column of C values is one
+// Tensors are viewed as [N, C, S]: C the softmax dimension, N the product of
+// the dimensions before it and S that of the dimensions after it (1 for [N, C]
+// logits, or for the last dimension); each (n, s) column of C values is one
 // distribution. For S = 1 a column is a contiguous row. Otherwise columns are
 // handled in blocks of up to kSoftmaxBlock neighbouring s, so that the inner
 // loops still run over contiguous memory although the C values of one column
@@ -31,12 +32,16 @@ template <typename T>
 using Column = Eigen::Array<T, kSoftmaxBlock, 1>;
 
 // Calls f(base, len) for each block of len neighbouring columns: element
-// (c, j) of the block is at base + c * S + j. Threads split the samples.
+// (c, j) of the block is at base + c * S + j. Threads split the blocks (of
+// all N together, so that a softmax over dimension 0, N = 1, still uses them).
 template <typename F>
 void for_each_column_block(index_t N, index_t C, index_t S, F f) {
+  const index_t blocks = (S + kSoftmaxBlock - 1) / kSoftmaxBlock;
 #pragma omp parallel for schedule(static) if (N * C * S > 16384)
-  for (index_t n = 0; n < N; ++n)
-    for (index_t s0 = 0; s0 < S; s0 += kSoftmaxBlock) f(n * C * S + s0, std::min(kSoftmaxBlock, S - s0));
+  for (index_t k = 0; k < N * blocks; ++k) {
+    const index_t n = k / blocks, s0 = (k % blocks) * kSoftmaxBlock;
+    f(n * C * S + s0, std::min(kSoftmaxBlock, S - s0));
+  }
 }
 }  // namespace detail
 
