@@ -409,6 +409,7 @@ struct Series {
   std::vector<double> y;
   std::vector<double> x;  // empty: 1, 2, ..., y.size() (epochs)
   std::string label;      // its legend entry; empty: not in the legend
+  bool markers = false;   // a dot at every point, for curves of a few measured points
 };
 
 class PlotOptions {
@@ -427,6 +428,15 @@ class PlotOptions {
     integer_x_ = on;
     return *this;
   }
+  // The x axis spans [lo, hi] whatever the data; points outside it are not drawn
+  // (a line leaving the range breaks there), and the y axis fits the points inside.
+  PlotOptions& x_range(double lo, double hi) {
+    CAE_CHECK(std::isfinite(lo) && std::isfinite(hi) && hi > lo, Error,
+              "PlotOptions: x_range needs finite lo < hi, got [", lo, ", ", hi, "]");
+    x_range_ = {lo, hi};
+    has_x_range_ = true;
+    return *this;
+  }
   // render_history's legend entries for the training and the evaluation curve.
   PlotOptions& legend(std::string train, std::string test) {
     legend_ = {std::move(train), std::move(test)};
@@ -441,6 +451,15 @@ class PlotOptions {
   const std::string& x_label() const { return x_label_; }
   const std::string& y_label() const { return y_label_; }
   bool integer_x() const { return integer_x_; }
+  // The legend in the bottom-right corner instead of the top-right one (for
+  // curves that rise to the right, as rate-distortion curves do).
+  PlotOptions& legend_bottom_right(bool on) {
+    legend_bottom_right_ = on;
+    return *this;
+  }
+  bool legend_bottom_right() const { return legend_bottom_right_; }
+  bool has_x_range() const { return has_x_range_; }
+  const std::array<double, 2>& x_range() const { return x_range_; }
   const std::array<std::string, 2>& legend() const { return legend_; }
 
  private:
@@ -456,6 +475,8 @@ class PlotOptions {
   int width_ = 640, height_ = 400, line_width_ = 2, font_scale_ = 2;
   std::string title_, x_label_, y_label_;
   bool integer_x_ = false;
+  bool has_x_range_ = false, legend_bottom_right_ = false;
+  std::array<double, 2> x_range_{0, 1};
   std::array<std::string, 2> legend_{"training", "test"};
 };
 
@@ -556,6 +577,9 @@ class Canvas {
 // legend of the labelled series in the top-right corner.
 inline Tensor<float> render_line_plot(const std::vector<Series>& series,
                                       const PlotOptions& opt = {}) {
+  auto in_x_range = [&](double x) {
+    return !opt.has_x_range() || (x >= opt.x_range()[0] && x <= opt.x_range()[1]);
+  };
   double xmin = std::numeric_limits<double>::infinity(), xmax = -xmin, ymin = xmin, ymax = -xmin;
   for (std::size_t s = 0; s < series.size(); ++s) {
     const Series& se = series[s];
@@ -563,13 +587,14 @@ inline Tensor<float> render_line_plot(const std::vector<Series>& series,
               s, " has ", se.x.size(), " x values and ", se.y.size(), " y values");
     for (std::size_t i = 0; i < se.y.size(); ++i) {
       const double x = se.x.empty() ? static_cast<double>(i + 1) : se.x[i], y = se.y[i];
-      if (!std::isfinite(x) || !std::isfinite(y)) continue;
+      if (!std::isfinite(x) || !std::isfinite(y) || !in_x_range(x)) continue;
       xmin = std::min(xmin, x), xmax = std::max(xmax, x);
       ymin = std::min(ymin, y), ymax = std::max(ymax, y);
     }
   }
   const bool has_data = std::isfinite(xmin);
   if (!has_data) xmin = 0, xmax = 1, ymin = 0, ymax = 1;
+  if (opt.has_x_range()) xmin = opt.x_range()[0], xmax = opt.x_range()[1];
   const Ticks xt = nice_ticks(xmin, xmax, opt.integer_x()), yt = nice_ticks(ymin, ymax);
   const std::array<float, 3> black{0.f, 0.f, 0.f};
   const detail::Font& font = detail::Font::get();
@@ -629,16 +654,17 @@ inline Tensor<float> render_line_plot(const std::vector<Series>& series,
     int x0 = 0, y0 = 0;
     for (std::size_t i = 0; i < se.y.size(); ++i) {
       const double x = se.x.empty() ? static_cast<double>(i + 1) : se.x[i], y = se.y[i];
-      if (!std::isfinite(x) || !std::isfinite(y)) {
+      if (!std::isfinite(x) || !std::isfinite(y) || !in_x_range(x)) {
         have_prev = false;
         continue;
       }
       const int x1 = px_of(x), y1 = py_of(y);
+      if (se.markers) cv.dot(x1, y1, opt.line_width() + 5, colour);
       if (have_prev) {
         cv.line(x0, y0, x1, y1, opt.line_width(), colour);
       } else {
         const bool next_finite = i + 1 < se.y.size() && std::isfinite(se.y[i + 1]) &&
-                                 (se.x.empty() || std::isfinite(se.x[i + 1]));
+                                 (se.x.empty() || (std::isfinite(se.x[i + 1]) && in_x_range(se.x[i + 1])));
         if (!next_finite) cv.dot(x1, y1, opt.line_width() + 4, colour);  // a lone point stays visible
       }
       x0 = x1, y0 = y1, have_prev = true;
@@ -657,7 +683,8 @@ inline Tensor<float> render_line_plot(const std::vector<Series>& series,
   if (!listed.empty()) {
     const int sample = 2 * px, row = text_h + 2;
     const int box_w = pad + sample + pad + legend_w + pad, box_h = pad + row * static_cast<int>(listed.size()) + pad / 2;
-    const int bx = right - inset - box_w, by = top + inset;
+    const int bx = right - inset - box_w;
+    const int by = opt.legend_bottom_right() ? bottom - inset - box_h : top + inset;
     const std::array<float, 3> white{1.f, 1.f, 1.f}, edge{0.6f, 0.6f, 0.6f};
     for (int y = by; y < by + box_h; ++y) cv.line(bx, y, bx + box_w, y, 1, white);
     cv.line(bx, by, bx + box_w, by, 1, edge);
