@@ -5,9 +5,11 @@
 //   std::vector<std::uint8_t> bytes = codec.encode(image);   // [C, H, W] in [0, 1], C = 1 or 3
 //   cae::Tensor<float> back = codec.decode(bytes, "photo.cae");
 //
-// The integer CDF tables are built once, when the model is loaded; encoder and
-// decoder use the same integers, so the decoded image is the synthesis of the
-// encoder's own quantized latents (the kernels do not depend on the thread count).
+// The integer CDF tables come from the model file when it stores them (an
+// exported model, cae/codec/export.hpp), else they are built once when the
+// model is loaded; encoder and decoder use the same integers, so the decoded
+// image is the synthesis of the encoder's own quantized latents (the kernels
+// do not depend on the thread count).
 //
 // Which model a file holds is decided from its tensors: h_a.* makes it a scale
 // hyperprior. A factorized-prior .cae file has one latent, y, and one stream;
@@ -23,12 +25,14 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
 
 #include "cae/codec/cdf.hpp"
 #include "cae/codec/container.hpp"
+#include "cae/codec/model_file.hpp"
 #include "cae/codec/models.hpp"
 #include "cae/codec/rans.hpp"
 #include "cae/io/file.hpp"
@@ -55,18 +59,21 @@ class Codec {
       : Codec(io::read_file(model_path), model_path) {}
 
   // `bytes` are a safetensors model file's contents; `name` names it in errors.
+  // The file is untrusted: shapes are checked before anything is allocated,
+  // every weight must be finite, stored tables are validated
+  // (read_stored_tables), and each problem throws IoError naming the file.
   Codec(std::vector<unsigned char> bytes, const std::string& name) : name_(name) {
     id_ = model_id(bytes.data(), bytes.size());
     const safetensors::File file = safetensors::File::parse(std::move(bytes), name);
+    metadata_ = file.metadata();
     // N and M from the tensors themselves, so any FactorizedPrior / ScaleHyperprior state_dict loads.
-    const std::vector<std::string> names = file.names();
-    auto has = [&](const char* n) { return std::find(names.begin(), names.end(), n) != names.end(); };
-    CAE_CHECK(has("g_a.0.weight") && has("g_a.6.weight"), IoError, name,
-              ": not a factorized-prior or scale-hyperprior model (no g_a.0.weight / g_a.6.weight tensor)");
-    const index_t N = file.entry("g_a.0.weight").shape[0];
-    const index_t M = file.entry("g_a.6.weight").shape[0];
+    const index_t N = channels_from(file, name, "g_a.0.weight", 3);
+    CAE_CHECK(file.contains("g_a.2.weight") && file.entry("g_a.2.weight").shape == Shape({N, N, 5, 5}),
+              IoError, name, ": tensor 'g_a.2.weight' must have shape ", Shape({N, N, 5, 5}),
+              " for N=", N, " (from g_a.0.weight)");
+    const index_t M = channels_from(file, name, "g_a.6.weight", N);
     Module<float>* net;
-    if (has("h_a.0.weight")) {
+    if (file.contains("h_a.0.weight")) {
       kind_ = ModelKind::ScaleHyperprior;
       hyperprior_ = std::make_unique<ScaleHyperprior<float>>(N, M);
       net = hyperprior_.get();
@@ -77,15 +84,26 @@ class Codec {
     net->build({3, stride(), stride()});
     const auto expected = io::state_dict(*net);
     std::vector<io::detail::TensorInfo> found;
-    for (const auto& n : file.names()) found.push_back({n, file.entry(n).shape});
+    for (const auto& n : file.names())
+      if (!is_stored_table(n, "entropy_bottleneck")) found.push_back({n, file.entry(n).shape});
     io::detail::check_tensors_match(name, kind_name(), io::detail::infos(expected), found);
-    for (const auto& t : expected) *t.value = file.get<float>(t.name);
-    auto q = file.metadata().find("quality");
-    if (q != file.metadata().end()) quality_ = std::stoi(q->second);
+    for (const auto& t : expected) {
+      *t.value = file.get<float>(t.name);
+      for (index_t k = 0; k < t.value->numel(); ++k)
+        CAE_CHECK(std::isfinite((*t.value)[k]), IoError, name, ": tensor '", t.name, "' element ", k,
+                  " is ", (*t.value)[k], ", not a finite number");
+    }
+    quality_ = metadata_int(metadata_, kMetaQuality, 0, 255, -1, name);
     net->eval();
-    for (const EntropyTable& t : bottleneck().tables())
-      tables_.push_back(pmf_to_cdf(std::vector<float>(t.pmf.begin(), t.pmf.end()),
-                                   static_cast<float>(t.tail_mass), t.offset));
+    tables_ = read_stored_tables(file, "entropy_bottleneck", bottleneck().channels(), name);
+    tables_stored_ = !tables_.empty();
+    if (!tables_stored_) {
+      try {
+        tables_ = factorized_cdf_tables(bottleneck());
+      } catch (const Error& e) {
+        throw IoError(str(name, ": cannot build the entropy coder's tables: ", e.what()));
+      }
+    }
     if (hyperprior_) gaussian_tables_ = gaussian_cdf_tables(hyperprior_->gaussian_conditional());
   }
 
@@ -123,6 +141,11 @@ class Codec {
   const std::vector<CdfTable>& tables() const { return tables_; }
   // The Gaussian conditional's tables (empty for a factorized prior).
   const std::vector<CdfTable>& gaussian_tables() const { return gaussian_tables_; }
+  // True when the tables came from the file (an exported model), false when
+  // they were computed at load time (a training output).
+  bool tables_stored() const { return tables_stored_; }
+  const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  const std::string& name() const { return name_; }
 
   // image [C, H, W] in [0, 1] (C = 1 or 3) -> the bytes of a .cae file.
   std::vector<std::uint8_t> encode(const Tensor<float>& image, int quality = -1) {
@@ -267,6 +290,21 @@ class Codec {
   EntropyBottleneck<float>& bottleneck() {
     return factorized_ ? factorized_->entropy_bottleneck() : hyperprior_->entropy_bottleneck();
   }
+  // The output channels C of a 5x5 convolution weight [C, in, 5, 5]. With
+  // g_a.2.weight checked to be [N, N, 5, 5], the file itself holds N^2 25 and
+  // M N 25 weights, so a hostile header cannot make the model allocate more
+  // than a small multiple of the file's size.
+  static index_t channels_from(const safetensors::File& file, const std::string& name,
+                               const char* tensor, index_t in) {
+    CAE_CHECK(file.contains(tensor), IoError, name, ": not a factorized-prior or scale-hyperprior model (no tensor '",
+              tensor, "')");
+    const Shape& s = file.entry(tensor).shape;
+    CAE_CHECK(s.rank() == 4 && s[0] >= 1 && s[0] <= kMaxChannels && s[1] == in && s[2] == 5 && s[3] == 5,
+              IoError, name, ": tensor '", tensor, "' has shape ", s, ", expected [C, ", in,
+              ", 5, 5] with 1 <= C <= ", kMaxChannels);
+    return s[0];
+  }
+  static constexpr index_t kMaxChannels = 1024;
   // Latent [1, C, h, w] coded with the factorized prior: each element with its channel's table.
   static std::vector<std::int32_t> indexes(const Shape& shape) {
     const index_t M = shape[1], S = shape[2] * shape[3];
@@ -279,10 +317,12 @@ class Codec {
   std::string name_;
   std::uint64_t id_ = 0;
   int quality_ = -1;
+  std::map<std::string, std::string> metadata_;
   ModelKind kind_ = ModelKind::FactorizedPrior;
   std::unique_ptr<FactorizedPrior<float>> factorized_;
   std::unique_ptr<ScaleHyperprior<float>> hyperprior_;
   std::vector<CdfTable> tables_, gaussian_tables_;
+  bool tables_stored_ = false;
 };
 
 }  // namespace cae::codec

@@ -293,12 +293,16 @@ class File {
 };
 
 // Writes named tensors atomically, in the given order, as F32 or F64 (T's
-// type) or, on request, F16 / BF16; names ending in num_batches_tracked as I64.
+// type) or, on request, F16 / BF16; names ending in num_batches_tracked as I64,
+// and the names in `int32_names` as I32 (integer tables, e.g. a codec's CDFs:
+// each value must be an integer in int32's range).
 template <typename T>
 void save(const std::string& path, const std::vector<std::pair<std::string, const Tensor<T>*>>& tensors,
-          const std::map<std::string, std::string>& metadata = {}, StoreAs store = StoreAs::Native) {
+          const std::map<std::string, std::string>& metadata = {}, StoreAs store = StoreAs::Native,
+          const std::vector<std::string>& int32_names = {}) {
   auto dtype_of = [&](const std::string& name) -> std::string {
     if (detail::is_batch_counter(name)) return "I64";
+    if (std::find(int32_names.begin(), int32_names.end(), name) != int32_names.end()) return "I32";
     if (store == StoreAs::F16) return "F16";
     if (store == StoreAs::BF16) return "BF16";
     return detail::dtype_name<T>();
@@ -342,6 +346,15 @@ void save(const std::string& path, const std::vector<std::pair<std::string, cons
         for (int k = 0; k < 8; ++k) p[i * 8 + k] = static_cast<unsigned char>(static_cast<std::uint64_t>(c) >> (8 * k));
       }
       p += 8 * count;
+    } else if (dtype == "I32") {
+      for (std::size_t i = 0; i < count; ++i) {
+        const double v = static_cast<double>((*t)[static_cast<index_t>(i)]);
+        CAE_CHECK(v == std::floor(v) && v >= -2147483648.0 && v <= 2147483647.0, Error, path,
+                  ": tensor '", name, "' holds ", v, ", not an int32");
+        const auto c = static_cast<std::uint32_t>(static_cast<std::int32_t>(v));
+        for (int k = 0; k < 4; ++k) p[i * 4 + k] = static_cast<unsigned char>(c >> (8 * k));
+      }
+      p += 4 * count;
     } else if (dtype == "F16" || dtype == "BF16") {
       for (std::size_t i = 0; i < count; ++i) {
         const float v = static_cast<float>((*t)[static_cast<index_t>(i)]);

@@ -80,7 +80,8 @@ void gdn_forward(T* y, T* norm, const T* x, const T* gamma, const T* beta, index
   }
 }
 
-// dx:        [N, C, S]  dL/dx (written)
+// dx:        [N, C, S]  dL/dx (written), or null when the caller needs no input
+//                       gradient (the parameter gradients need only dnorm)
 // dgamma_n:  [N, C, C]  per-image dL/dgamma (written), summed by the caller in image
 //                       order so the result does not depend on the thread count
 // dbeta_n:   [N, C]     per-image dL/dbeta (written)
@@ -103,22 +104,24 @@ void gdn_backward(T* dx, T* dgamma_n, T* dbeta_n, T* dnorm, const T* dy, const T
     const T* dyn = dy + off;
     const T* nn = norm + off;
     T* gn = dnorm + off;
-    T* dxn = dx + off;
+    T* dxn = dx ? dx + off : nullptr;
     for (index_t k = 0; k < C * S; ++k) {
       const T root = std::sqrt(nn[k]);
       if (inverse) {
         gn[k] = dyn[k] * xn[k] * T(0.5) / root;
-        dxn[k] = dyn[k] * root;
+        if (dxn) dxn[k] = dyn[k] * root;
       } else {
         gn[k] = -dyn[k] * xn[k] * T(0.5) / (nn[k] * root);
-        dxn[k] = dyn[k] / root;
+        if (dxn) dxn[k] = dyn[k] / root;
       }
     }
     const ConstMap X(xn, C, S);
     const ConstMap Gn(gn, C, S);
-    Map DX(dxn, C, S);
-    // dx += 2 x (gamma^T dnorm); the product goes through a temporary of [C, S].
-    DX.array() += T(2) * X.array() * (G.transpose() * Gn).array();
+    if (dxn) {
+      Map DX(dxn, C, S);
+      // dx += 2 x (gamma^T dnorm); the product goes through a temporary of [C, S].
+      DX.array() += T(2) * X.array() * (G.transpose() * Gn).array();
+    }
     Map DG(dgamma_n + n * C * C, C, C);
     DG.noalias() = Gn * X.cwiseAbs2().transpose();
     for (index_t i = 0; i < C; ++i) {

@@ -78,7 +78,7 @@ class GDN : public Module<T> {
     build(x.shape().drop_front());
     CAE_CHECK(x.dim(1) == channels_, ShapeError, describe(), ": expected ", channels_,
               " channels, got input shape ", x.shape());
-    input_ = &x;
+    this->remember_input(x);
     const index_t C = channels_;
     beta_eff_.resize({C});
     gamma_eff_.resize({C, C});
@@ -94,18 +94,17 @@ class GDN : public Module<T> {
   }
 
   const Tensor<T>& backward(const Tensor<T>& dy) override {
-    CAE_CHECK(input_ != nullptr, Error, describe(), ": backward() before forward()");
-    CAE_CHECK(dy.shape() == y_.shape(), ShapeError, describe(), ": gradient shape ", dy.shape(),
-              " does not match output shape ", y_.shape());
-    const Tensor<T>& x = *input_;
+    const Tensor<T>& x = this->saved_input();
+    this->check_grad_output(dy, y_);
     const index_t N = x.dim(0), C = channels_, S = x.dim(2) * x.dim(3);
-    dx_.resize(x.shape());
+    const bool want_dx = this->input_grad_;
+    if (want_dx) dx_.resize(x.shape());
     dnorm_.resize(x.shape());
     dgamma_n_.resize({N, C, C});
     dbeta_n_.resize({N, C});
-    kernels::gdn_backward(dx_.data(), dgamma_n_.data(), dbeta_n_.data(), dnorm_.data(),
-                          dy.data(), x.data(), norm_.data(), gamma_eff_.data(), N, C, S,
-                          options_.inverse());
+    kernels::gdn_backward(want_dx ? dx_.data() : nullptr, dgamma_n_.data(), dbeta_n_.data(),
+                          dnorm_.data(), dy.data(), x.data(), norm_.data(), gamma_eff_.data(), N,
+                          C, S, options_.inverse());
     // Sum over images in a fixed order: the same bits for any thread count.
     dgamma_eff_.resize({C, C});
     dbeta_eff_.resize({C});
@@ -119,7 +118,7 @@ class GDN : public Module<T> {
                                   kernels::nonnegative_bound(0.0));
     kernels::nonnegative_backward(beta_grad_.data(), dbeta_eff_.data(), beta_.data(), C,
                                   kernels::nonnegative_bound(options_.beta_min()));
-    return dx_;
+    return want_dx ? dx_ : this->no_input_gradient();
   }
 
   void collect_parameters(const std::string& prefix, std::vector<Parameter<T>>& out) override {
@@ -143,7 +142,6 @@ class GDN : public Module<T> {
   index_t channels_ = 0;
   Tensor<T> beta_, gamma_, beta_grad_, gamma_grad_;
   Tensor<T> beta_eff_, gamma_eff_, dbeta_eff_, dgamma_eff_;
-  const Tensor<T>* input_ = nullptr;
   Tensor<T> y_, norm_, dx_, dnorm_, dgamma_n_, dbeta_n_;
 };
 
