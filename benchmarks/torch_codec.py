@@ -44,7 +44,10 @@ PEDESTAL = 2.0 ** -36  # CompressAI's reparam_offset ** 2
 
 
 def read_safetensors(path):
-    """(name -> float32 torch tensor, metadata) of a safetensors file (F32 / F16 / F64)."""
+    """(name -> float32 torch tensor, metadata) of a safetensors file (F32 / F16 / F64).
+
+    Integer tensors (a released model's CDF tables, I32) are the entropy coder's, which
+    this script does not time: they are left out."""
     import numpy as np
     import torch
     with open(path, "rb") as f:
@@ -56,6 +59,8 @@ def read_safetensors(path):
     dtypes = {"F32": np.float32, "F16": np.float16, "F64": np.float64, "I64": np.int64}
     out = {}
     for name, e in header.items():
+        if e["dtype"] == "I32":
+            continue
         if e["dtype"] not in dtypes:
             sys.exit(f"{path}: tensor {name} has dtype {e['dtype']}, which this script does not read")
         b, end = e["data_offsets"]
