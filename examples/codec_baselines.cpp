@@ -31,21 +31,6 @@ namespace {
 using cae::Tensor;
 using cae::index_t;
 
-std::vector<int> parse_list(const std::string& text, const std::string& option, int lo, int hi) {
-  std::vector<int> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    char* end = nullptr;
-    const long v = std::strtol(item.c_str(), &end, 10);
-    if (item.empty() || *end != '\0' || v < lo || v > hi)
-      throw cae::Error(cae::str("--", option, ": '", item, "' is not an integer in ", lo, "..", hi));
-    out.push_back(static_cast<int>(v));
-  }
-  if (out.empty()) throw cae::Error(cae::str("--", option, ": empty list"));
-  return out;
-}
-
 // A synthetic "photograph" for --quick without data: smooth shading, an edge,
 // fine texture and a little deterministic noise, larger than MS-SSIM's 161 pixels.
 Tensor<float> synthetic_image(int seed, index_t h, index_t w) {
@@ -90,10 +75,10 @@ int main(int argc, char** argv) {
     for (int q = 5; q <= 95; q += 5) jpeg_q.push_back(q);
     webp_q = {5, 10, 20, 30, 40, 50, 60, 70, 80, 90, 95};
     if (args.quick) jpeg_q = {10, 50, 90}, webp_q = {10, 50, 90};
-    if (args.extra.count("jpeg-qualities")) jpeg_q = parse_list(args.get("jpeg-qualities", ""), "jpeg-qualities", 1, 100);
-    if (args.extra.count("webp-qualities")) webp_q = parse_list(args.get("webp-qualities", ""), "webp-qualities", 0, 100);
+    if (args.extra.count("jpeg-qualities")) jpeg_q = repro::parse_int_list(args.get("jpeg-qualities", ""), "jpeg-qualities", 1, 100);
+    if (args.extra.count("webp-qualities")) webp_q = repro::parse_int_list(args.get("webp-qualities", ""), "webp-qualities", 0, 100);
     const int max_images = args.extra.count("max-images")
-                               ? parse_list(args.get("max-images", ""), "max-images", 1, 1 << 30)[0]
+                               ? repro::parse_int_list(args.get("max-images", ""), "max-images", 1, 1 << 30)[0]
                                : (args.quick ? 2 : 1 << 30);
 
     // The images: a folder's image files in name order, or synthetic ones.

@@ -54,21 +54,6 @@ using cae::codec::RdSample;
 
 namespace {
 
-std::vector<int> parse_int_list(const std::string& text, const std::string& option, int lo, int hi) {
-  std::vector<int> out;
-  std::stringstream ss(text);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    char* end = nullptr;
-    const long v = std::strtol(item.c_str(), &end, 10);
-    if (item.empty() || *end != '\0' || v < lo || v > hi)
-      throw cae::Error(cae::str("--", option, ": '", item, "' is not an integer in ", lo, "..", hi));
-    out.push_back(static_cast<int>(v));
-  }
-  if (out.empty()) throw cae::Error(cae::str("--", option, ": empty list"));
-  return out;
-}
-
 double parse_double(const std::string& text, const std::string& option) {
   char* end = nullptr;
   const double v = std::strtod(text.c_str(), &end);
@@ -198,13 +183,13 @@ int main(int argc, char** argv) {
     std::vector<int> jpeg_q, webp_q;
     for (int q = 5; q <= 95; q += 5) jpeg_q.push_back(q), webp_q.push_back(q);
     if (args.extra.count("jpeg-qualities"))
-      jpeg_q = parse_int_list(args.get("jpeg-qualities", ""), "jpeg-qualities", 1, 100);
+      jpeg_q = repro::parse_int_list(args.get("jpeg-qualities", ""), "jpeg-qualities", 1, 100);
     if (args.extra.count("webp-qualities"))
-      webp_q = parse_int_list(args.get("webp-qualities", ""), "webp-qualities", 0, 100);
+      webp_q = repro::parse_int_list(args.get("webp-qualities", ""), "webp-qualities", 0, 100);
     const double target_bpp = parse_double(args.get("target-bpp", "0.25"), "target-bpp");
     const double max_bpp = parse_double(args.get("max-bpp", "1.5"), "max-bpp");
     CAE_CHECK(target_bpp > 0 && max_bpp > 0, cae::Error, "--target-bpp and --max-bpp must be positive");
-    const index_t crop_size_wanted = parse_int_list(args.get("crop-size", "256"), "crop-size", 16, 4096)[0];
+    const index_t crop_size_wanted = repro::parse_int_list(args.get("crop-size", "256"), "crop-size", 16, 4096)[0];
 
     // ---- the images ----
     std::string folder = args.get("images", "");
@@ -278,7 +263,7 @@ int main(int argc, char** argv) {
         crop_side = std::min({crop_size_wanted, H, W});
         crop_x = (W - crop_side) / 2, crop_y = (H - crop_side) / 2;
         if (args.extra.count("crop-at")) {
-          const std::vector<int> at = parse_int_list(args.get("crop-at", ""), "crop-at", 0, 1 << 20);
+          const std::vector<int> at = repro::parse_int_list(args.get("crop-at", ""), "crop-at", 0, 1 << 20);
           CAE_CHECK(at.size() == 2 && at[0] + crop_side <= W && at[1] + crop_side <= H, cae::Error,
                     "--crop-at: needs x,y with the ", crop_side, "-pixel crop inside the ", W, "x", H, " image");
           crop_x = at[0], crop_y = at[1];

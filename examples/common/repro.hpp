@@ -25,6 +25,23 @@
 
 namespace repro {
 
+// A comma-separated list of integers in lo..hi, from the command line option --option.
+inline std::vector<int> parse_int_list(const std::string& text, const std::string& option, int lo, int hi) {
+  std::vector<int> out;
+  std::stringstream ss(text);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    char* end = nullptr;
+    const long v = std::strtol(item.c_str(), &end, 10);
+    if (item.empty() || *end != '\0' || v < lo || v > hi)
+      throw cae::Error(cae::str("--", option, ": '", item, "' is not an integer in ", lo, "..", hi));
+    out.push_back(static_cast<int>(v));
+  }
+  if (out.empty()) throw cae::Error(cae::str("--", option, ": empty list"));
+  return out;
+}
+
+
 struct Args {
   std::string program;
   std::string data;       // empty: CAE_DATA or ../shared/data
